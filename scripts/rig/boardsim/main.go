@@ -1,0 +1,77 @@
+// Command boardsim runs one emulated MicroPython board on a pseudo-terminal
+// until SIGINT or SIGTERM. It prints "device: PATH" (the serial device to
+// open) and, for boards whose filesystem is a host directory, "root: DIR".
+// SIGUSR1 resets the board. Run it as scripts/boardsim from the repo root.
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/ftpbridge/ftpbridge/scripts/rig"
+)
+
+func main() {
+	os.Exit(run())
+}
+
+func run() int {
+	var cfg rig.Config
+	var profile string
+	var replug float64
+	var verbose bool
+	flag.StringVar(&profile, "profile", "esp32", "board: esp32, esp8266, pyboard or microbit")
+	flag.StringVar(&cfg.Root, "root", "", "host directory that is the board's filesystem (default: a fresh temporary directory)")
+	flag.StringVar(&cfg.Link, "link", "", "stable device path to create (default: in a fresh temporary directory)")
+	flag.IntVar(&cfg.Baud, "baud", 0, "line rate in baud, 8N1 (0: unthrottled, like native USB)")
+	flag.BoolVar(&cfg.Running, "running", false, "start with a program running that prints every 100 ms until Ctrl-C")
+	flag.Int64Var(&cfg.CutAfter, "cut-after", 0, "cut the line after this many bytes have crossed it, both ways counted")
+	flag.Float64Var(&replug, "replug-after", 0, "bring a cut line back after this many seconds, as a freshly booted board")
+	flag.Int64Var(&cfg.FlipAt, "flip-at", 0, "invert one bit of the N-th byte (from 1) the board sends")
+	flag.StringVar(&cfg.VMBoardDir, "vmboard", "", "directory of vmboard.mjs and its node_modules (default: scripts/vmboard)")
+	flag.BoolVar(&verbose, "verbose", false, "log the rig's events and the firmware's log lines on stderr")
+	flag.Parse()
+	if flag.NArg() > 0 {
+		fmt.Fprintf(os.Stderr, "boardsim: unexpected argument %q\n", flag.Arg(0))
+		return 2
+	}
+	cfg.Profile = rig.Profile(profile)
+	cfg.ReplugAfter = time.Duration(replug * float64(time.Second))
+	level := slog.LevelWarn
+	if verbose {
+		level = slog.LevelDebug
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	resets := make(chan os.Signal, 1)
+	signal.Notify(resets, syscall.SIGUSR1)
+
+	board, err := rig.Start(cfg)
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "boardsim: %v\n", err)
+		return 1
+	}
+	defer board.Close()
+	fmt.Printf("device: %s\n", board.Device)
+	if board.Root != "" {
+		fmt.Printf("root: %s\n", board.Root)
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return 0
+		case <-resets:
+			if err := board.Reset(); err != nil {
+				fmt.Fprintf(os.Stderr, "boardsim: reset: %v\n", err)
+			}
+		}
+	}
+}

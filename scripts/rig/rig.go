@@ -1,0 +1,396 @@
+// Package rig emulates a MicroPython board on a pseudo-terminal: a serial
+// device that behaves as a USB serial port with a real board behind it.
+//
+// The board is either the MicroPython 1.27 VM compiled to WebAssembly, run by
+// Node with a firmware front end (scripts/vmboard), or the real micro:bit
+// firmware under qemu. Between the board and the pty sits the line: a rate
+// limit (the baud rate), the board's receive buffer, and injected faults (a
+// cut cable, a flipped bit, a reset). Tests start boards through
+// scripts/boardtest; people through scripts/boardsim.
+package rig
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"time"
+)
+
+// Profile names a kind of board.
+type Profile string
+
+// The boards the rig can emulate.
+const (
+	ESP32    Profile = "esp32"    // VM, raw-paste, unbounded receive buffer
+	ESP8266  Profile = "esp8266"  // VM, no raw-paste, 256-byte receive buffer
+	Pyboard  Profile = "pyboard"  // VM, raw-paste, /flash and /sd mounts
+	Microbit Profile = "microbit" // real firmware 1.9.2 under qemu
+)
+
+// Profiles lists every profile, in the order people meet them.
+var Profiles = []Profile{ESP32, ESP8266, Pyboard, Microbit}
+
+// esp8266RxBuffer is the ESP8266 port's UART receive ring (ports/esp8266,
+// UART0 rx buffer); bytes beyond it are lost while the firmware is busy.
+const esp8266RxBuffer = 256
+
+// Config says which board to emulate and how its line behaves.
+type Config struct {
+	Profile Profile
+	// Root is the host directory that is the board's filesystem (VM profiles).
+	// Empty: a fresh temporary directory, removed at Close.
+	Root string
+	// Link is the stable device path (a symlink to the current pty). Empty: a
+	// path in a fresh temporary directory.
+	Link string
+	// Baud limits the line to Baud/10 bytes a second each way (8N1); 0 is
+	// unthrottled, as native USB is.
+	Baud int
+	// Running starts the board busy in a program that prints every 100 ms.
+	Running bool
+	// CutAfter, if positive, cuts the line once this many bytes have crossed
+	// it in both directions together: the device fails and disappears.
+	CutAfter int64
+	// ReplugAfter, if positive, brings a cut line back after this long as a
+	// freshly booted board with the same files, at the same Link path.
+	ReplugAfter time.Duration
+	// FlipAt, if positive, inverts the lowest bit of the FlipAt-th byte
+	// (counting from 1) the board sends to the host.
+	FlipAt int64
+	// VMBoardDir is the directory of vmboard.mjs and its node_modules.
+	// Empty: scripts/vmboard beside this package's source.
+	VMBoardDir string
+	// Logger receives the rig's own events and the firmware's log lines.
+	Logger *slog.Logger
+}
+
+// chip is the emulated board behind the line.
+type chip interface {
+	powerOn() error
+	powerOff() // the line was cut: the board loses power, its files stay
+	reset() error
+	receive(p []byte) // bytes that crossed the line towards the board
+	dropped() int64   // bytes the receive buffer had no room for
+	close()
+}
+
+// Board is a running emulated board.
+type Board struct {
+	// Device is the serial device to open. It stays the same across a cut and
+	// a replug.
+	Device string
+	// Root is the host directory that is the board's filesystem; empty for
+	// the micro:bit, whose files live in its emulated flash.
+	Root string
+
+	cfg     Config
+	log     *slog.Logger
+	chip    chip
+	tmpDir  string
+	ownRoot bool
+	tx      chan []byte
+	stop    chan struct{}
+	wg      sync.WaitGroup
+
+	mu       sync.Mutex
+	master   *os.File // nil while unplugged
+	slave    *os.File // held open so the pty lives while no client has it open
+	crossed  int64
+	sent     int64 // board-to-host bytes, for FlipAt
+	cut      bool
+	logLines []string
+	closed   bool
+}
+
+// Start powers up a board as cfg says and plugs it in.
+func Start(cfg Config) (*Board, error) {
+	if cfg.Profile == "" {
+		cfg.Profile = ESP32
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	tmp, err := os.MkdirTemp("", "boardsim-")
+	if err != nil {
+		return nil, fmt.Errorf("rig: %w", err)
+	}
+	b := &Board{cfg: cfg, log: log, tmpDir: tmp, tx: make(chan []byte, 64), stop: make(chan struct{})}
+	b.Device = cfg.Link
+	if b.Device == "" {
+		b.Device = filepath.Join(tmp, "tty"+string(cfg.Profile))
+	}
+	if err := b.makeChip(); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	b.wg.Add(1)
+	go b.boardToHost()
+	if err := b.plugIn(); err != nil {
+		b.Close()
+		return nil, err
+	}
+	return b, nil
+}
+
+func (b *Board) makeChip() error {
+	switch b.cfg.Profile {
+	case Microbit:
+		c, err := newQemuChip(b.tmpDir, b.log, b.tx, b.stop)
+		if err != nil {
+			return err
+		}
+		b.chip = c
+		return nil
+	case ESP32, ESP8266, Pyboard:
+	default:
+		return fmt.Errorf("rig: unknown profile %q (want esp32, esp8266, pyboard or microbit)", b.cfg.Profile)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		return fmt.Errorf("rig: the %s profile needs Node.js (apt-get install nodejs npm): %w", b.cfg.Profile, err)
+	}
+	dir := b.cfg.VMBoardDir
+	if dir == "" {
+		_, file, _, _ := runtime.Caller(0)
+		dir = filepath.Join(filepath.Dir(file), "..", "vmboard")
+	}
+	script := filepath.Join(dir, "vmboard.mjs")
+	if _, err := os.Stat(filepath.Join(dir, "node_modules", "@micropython", "micropython-webassembly-pyscript")); err != nil {
+		return fmt.Errorf("rig: the MicroPython VM is not installed (run: npm ci --prefix %s): %w", dir, err)
+	}
+	root := b.cfg.Root
+	if root == "" {
+		root = filepath.Join(b.tmpDir, "root")
+		if err := os.Mkdir(root, 0o755); err != nil {
+			return fmt.Errorf("rig: %w", err)
+		}
+		b.ownRoot = true
+	}
+	if abs, err := filepath.Abs(root); err == nil {
+		root = abs
+	}
+	b.Root = root
+	rxLimit := 0
+	if b.cfg.Profile == ESP8266 {
+		rxLimit = esp8266RxBuffer
+	}
+	b.chip = &vmChip{node: node, script: script, profile: b.cfg.Profile, root: root, running: b.cfg.Running,
+		rxLimit: rxLimit, log: b.log, logLine: b.addLog, tx: b.tx, stop: b.stop}
+	return nil
+}
+
+func (b *Board) addLog(line string) {
+	b.log.Info(line)
+	b.mu.Lock()
+	b.logLines = append(b.logLines, line)
+	b.mu.Unlock()
+}
+
+// Log returns the lines the firmware and the rig have logged so far.
+func (b *Board) Log() []string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return append([]string(nil), b.logLines...)
+}
+
+// Dropped returns how many bytes from the host the board's receive buffer
+// had no room for since its last power-on.
+func (b *Board) Dropped() int64 { return b.chip.dropped() }
+
+// plugIn makes a fresh pty, points Device at it and powers the board on.
+func (b *Board) plugIn() error {
+	master, slave, err := openPTY()
+	if err != nil {
+		return err
+	}
+	// Replace the link atomically: a client polling for the device never sees
+	// a half-made one.
+	tmpLink := b.Device + ".new"
+	_ = os.Remove(tmpLink)
+	if err := os.Symlink(slave.Name(), tmpLink); err != nil {
+		master.Close()
+		slave.Close()
+		return fmt.Errorf("rig: link %s: %w", b.Device, err)
+	}
+	if err := os.Rename(tmpLink, b.Device); err != nil {
+		master.Close()
+		slave.Close()
+		return fmt.Errorf("rig: link %s: %w", b.Device, err)
+	}
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		master.Close()
+		slave.Close()
+		return errors.New("rig: board closed")
+	}
+	b.master, b.slave = master, slave
+	b.mu.Unlock()
+	if err := b.chip.powerOn(); err != nil {
+		return err
+	}
+	b.addLog(fmt.Sprintf("rig: plugged in at %s (%s)", b.Device, slave.Name()))
+	b.wg.Add(1)
+	go b.hostToBoard(master)
+	return nil
+}
+
+// unplug cuts the line: the pty goes away (a client's reads and writes
+// fail as on an unplugged USB serial port), the device node disappears, and
+// the board loses power. It is called from the line's own goroutines, so the
+// power-off, which waits for the board's output to drain, runs on its own.
+func (b *Board) unplug() {
+	b.mu.Lock()
+	master, slave := b.master, b.slave
+	b.master, b.slave = nil, nil
+	b.mu.Unlock()
+	if master == nil {
+		return
+	}
+	_ = os.Remove(b.Device)
+	master.Close()
+	slave.Close()
+	b.addLog("rig: line cut")
+	b.wg.Add(1)
+	go func() {
+		defer b.wg.Done()
+		b.chip.powerOff()
+		d := b.cfg.ReplugAfter
+		if d <= 0 {
+			return
+		}
+		select {
+		case <-time.After(d):
+		case <-b.stop:
+			return
+		}
+		if err := b.plugIn(); err != nil {
+			b.addLog("rig: replug failed: " + err.Error())
+		}
+	}()
+}
+
+// count records n bytes crossing the line and returns how many of them may
+// cross before the cut.
+func (b *Board) count(n int) (allowed int, cutNow bool) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.cfg.CutAfter <= 0 || b.cut {
+		b.crossed += int64(n)
+		return n, false
+	}
+	left := b.cfg.CutAfter - b.crossed
+	if int64(n) < left {
+		b.crossed += int64(n)
+		return n, false
+	}
+	b.crossed += left
+	b.cut = true
+	return int(left), true
+}
+
+func (b *Board) hostToBoard(master *os.File) {
+	defer b.wg.Done()
+	pace := newPacer(b.cfg.Baud)
+	buf := make([]byte, 4096)
+	for {
+		n, err := master.Read(buf)
+		if err != nil {
+			return
+		}
+		for p := buf[:n]; len(p) > 0; {
+			k := min(len(p), pace.chunk())
+			if !pace.wait(k, b.stop) {
+				return
+			}
+			allowed, cutNow := b.count(k)
+			b.chip.receive(p[:allowed])
+			if cutNow {
+				b.unplug()
+				return
+			}
+			p = p[k:]
+		}
+	}
+}
+
+func (b *Board) boardToHost() {
+	defer b.wg.Done()
+	pace := newPacer(b.cfg.Baud)
+	for {
+		var chunk []byte
+		select {
+		case chunk = <-b.tx:
+		case <-b.stop:
+			return
+		}
+		for len(chunk) > 0 {
+			k := min(len(chunk), pace.chunk())
+			if !pace.wait(k, b.stop) {
+				return
+			}
+			p := chunk[:k]
+			chunk = chunk[k:]
+			b.mu.Lock()
+			master := b.master
+			if b.cfg.FlipAt > 0 && b.sent < b.cfg.FlipAt && b.sent+int64(k) >= b.cfg.FlipAt {
+				p = append([]byte(nil), p...)
+				p[b.cfg.FlipAt-b.sent-1] ^= 0x01
+			}
+			b.sent += int64(k)
+			b.mu.Unlock()
+			if master == nil {
+				continue // nobody on the line: the bytes are lost
+			}
+			allowed, cutNow := b.count(k)
+			if _, err := master.Write(p[:allowed]); err != nil && !errors.Is(err, os.ErrClosed) {
+				b.log.Debug("write to pty failed", "err", err)
+			}
+			if cutNow {
+				b.unplug()
+			}
+		}
+	}
+}
+
+// Reset resets the board as its reset button does: boot noise, banner,
+// friendly prompt, all Python state gone, files kept.
+func (b *Board) Reset() error {
+	b.mu.Lock()
+	plugged := b.master != nil
+	b.mu.Unlock()
+	if !plugged {
+		return errors.New("rig: board is unplugged")
+	}
+	b.addLog("rig: reset")
+	return b.chip.reset()
+}
+
+// Close powers the board off and removes everything Start made: processes,
+// ptys, the device link, temporary directories.
+func (b *Board) Close() error {
+	b.mu.Lock()
+	if b.closed {
+		b.mu.Unlock()
+		return nil
+	}
+	b.closed = true
+	master, slave := b.master, b.slave
+	b.master, b.slave = nil, nil
+	b.mu.Unlock()
+	close(b.stop)
+	if master != nil {
+		master.Close()
+		slave.Close()
+	}
+	b.chip.close()
+	b.wg.Wait()
+	_ = os.Remove(b.Device)
+	return os.RemoveAll(b.tmpDir)
+}

@@ -1,0 +1,220 @@
+package rig
+
+import (
+	"bufio"
+	"encoding/binary"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/exec"
+	"sync"
+	"syscall"
+)
+
+// vmChip runs the MicroPython WebAssembly VM under Node (scripts/vmboard).
+// Each power-on is a fresh Node process: a hard reset loses all Python state,
+// and the files stay because they live in the host root directory.
+type vmChip struct {
+	node    string // path to the node binary
+	script  string // vmboard.mjs
+	profile Profile
+	root    string
+	running bool
+	rxLimit int
+	log     *slog.Logger
+	logLine func(string)
+	tx      chan<- []byte
+	stop    <-chan struct{} // closed when the rig shuts down
+
+	mu   sync.Mutex
+	proc *vmProc
+}
+
+type vmProc struct {
+	cmd  *exec.Cmd
+	rx   *rxBuffer
+	done chan struct{} // closed when the process has exited and its pipes are drained
+}
+
+func (c *vmChip) powerOn() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proc != nil {
+		return nil
+	}
+	args := []string{c.script, "--profile", string(c.profile), "--root", c.root}
+	if c.running {
+		args = append(args, "--running")
+	}
+	cmd := exec.Command(c.node, args...)
+	// Our own process group, so a Ctrl-C at the terminal reaches boardsim
+	// only, and boardsim decides when the board dies.
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+
+	replyR, replyW, err := os.Pipe()
+	if err != nil {
+		return fmt.Errorf("rig: pipe: %w", err)
+	}
+	reqR, reqW, err := os.Pipe()
+	if err != nil {
+		replyR.Close()
+		replyW.Close()
+		return fmt.Errorf("rig: pipe: %w", err)
+	}
+	cmd.Stdin = replyR
+	cmd.ExtraFiles = []*os.File{reqW}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return fmt.Errorf("rig: stdout pipe: %w", err)
+	}
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		return fmt.Errorf("rig: stderr pipe: %w", err)
+	}
+	if err := cmd.Start(); err != nil {
+		replyR.Close()
+		replyW.Close()
+		reqR.Close()
+		reqW.Close()
+		return fmt.Errorf("rig: start %s: %w", c.node, err)
+	}
+	// The child holds its own copies now.
+	replyR.Close()
+	reqW.Close()
+
+	p := &vmProc{cmd: cmd, rx: newRxBuffer(c.rxLimit), done: make(chan struct{})}
+	c.proc = p
+	c.log.Debug("vm board powered on", "pid", cmd.Process.Pid, "profile", c.profile)
+
+	var wg sync.WaitGroup
+	wg.Add(3)
+	go func() {
+		defer wg.Done()
+		defer replyW.Close()
+		defer reqR.Close()
+		serveRequests(reqR, replyW, p.rx)
+	}()
+	go func() {
+		defer wg.Done()
+		copyChunks(stdout, c.tx, c.stop)
+	}()
+	go func() {
+		defer wg.Done()
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			c.logLine(sc.Text())
+		}
+	}()
+	go func() {
+		wg.Wait()
+		err := cmd.Wait()
+		c.log.Debug("vm board process ended", "pid", cmd.Process.Pid, "err", err)
+		close(p.done)
+	}()
+	return nil
+}
+
+func (c *vmChip) powerOff() {
+	c.mu.Lock()
+	p := c.proc
+	c.proc = nil
+	c.mu.Unlock()
+	if p == nil {
+		return
+	}
+	p.rx.close()
+	_ = p.cmd.Process.Kill()
+	<-p.done
+}
+
+func (c *vmChip) reset() error {
+	c.powerOff()
+	return c.powerOn()
+}
+
+func (c *vmChip) receive(b []byte) {
+	c.mu.Lock()
+	p := c.proc
+	c.mu.Unlock()
+	if p == nil {
+		return
+	}
+	if n := p.rx.push(b); n > 0 {
+		c.log.Debug("receive buffer full: bytes dropped", "dropped", n)
+	}
+}
+
+func (c *vmChip) dropped() int64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.proc == nil {
+		return 0
+	}
+	return c.proc.rx.droppedBytes()
+}
+
+func (c *vmChip) close() { c.powerOff() }
+
+// serveRequests answers the firmware's pulls on its receive buffer
+// (scripts/vmboard/PROTOCOL.md) until either side goes away.
+func serveRequests(req io.Reader, reply io.Writer, rx *rxBuffer) {
+	br := bufio.NewReader(req)
+	var hdr [6]byte
+	for {
+		op, err := br.ReadByte()
+		if err != nil {
+			return
+		}
+		var data []byte
+		var interrupted bool
+		switch op {
+		case 'R':
+			if _, err := io.ReadFull(br, hdr[:6]); err != nil {
+				return
+			}
+			n := int(binary.LittleEndian.Uint32(hdr[0:4]))
+			intr := int(int16(binary.LittleEndian.Uint16(hdr[4:6])))
+			var ok bool
+			data, interrupted, ok = rx.take(max(n, 1), intr)
+			if !ok {
+				return
+			}
+		case 'P':
+			if _, err := io.ReadFull(br, hdr[:2]); err != nil {
+				return
+			}
+			interrupted = rx.pollInterrupt(int(int16(binary.LittleEndian.Uint16(hdr[0:2]))))
+		default:
+			return
+		}
+		out := make([]byte, 5, 5+len(data))
+		if interrupted {
+			out[0] = 1
+		}
+		binary.LittleEndian.PutUint32(out[1:5], uint32(len(data)))
+		out = append(out, data...)
+		if _, err := reply.Write(out); err != nil {
+			return
+		}
+	}
+}
+
+// copyChunks forwards what r yields to tx, one fresh slice per read, until r
+// ends or stop is closed.
+func copyChunks(r io.Reader, tx chan<- []byte, stop <-chan struct{}) {
+	buf := make([]byte, 32*1024)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			select {
+			case tx <- append([]byte(nil), buf[:n]...):
+			case <-stop:
+				return
+			}
+		}
+		if err != nil {
+			return
+		}
+	}
+}
