@@ -198,10 +198,10 @@ func (c *qemuChip) close() {
 		return
 	}
 	if c.mon != nil {
-		_, _ = io.WriteString(c.mon, "quit\n")
 		c.mon.Close()
 	}
 	c.stdin.Close()
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-c.done:
 	case <-time.After(3 * time.Second):
