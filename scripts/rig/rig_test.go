@@ -84,6 +84,29 @@ func (l *line) readUntil(want string, timeout time.Duration) (string, error) {
 	}
 }
 
+// next returns bytes already read but not consumed, or reads more.
+func (l *line) next(timeout time.Duration) []byte {
+	l.t.Helper()
+	if len(l.rest) > 0 {
+		p := l.rest
+		l.rest = nil
+		return p
+	}
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(timeout); time.Now().Before(deadline); {
+		n, err := l.port.Read(buf)
+		if err != nil {
+			l.t.Fatalf("read: %v", err)
+		}
+		if n > 0 {
+			l.seen = append(l.seen, buf[:n]...)
+			return buf[:n]
+		}
+	}
+	l.t.Fatalf("nothing arrived in %v", timeout)
+	return nil
+}
+
 // enterRaw interrupts whatever runs and waits for the raw prompt.
 func (l *line) enterRaw() {
 	l.t.Helper()
@@ -145,14 +168,9 @@ func TestRawPasteWindow(t *testing.T) {
 
 	l.write("\x05A\x01")
 	l.expect("R\x01", 5*time.Second)
-	size := make([]byte, 0, 2)
+	var size []byte
 	for len(size) < 2 {
-		buf := make([]byte, 2-len(size))
-		n, err := l.port.Read(buf)
-		if err != nil {
-			t.Fatalf("read window size: %v", err)
-		}
-		size = append(size, buf[:n]...)
+		size = append(size, l.next(5*time.Second)...)
 	}
 	window := int(size[0]) | int(size[1])<<8
 	if window != 128 {
@@ -160,14 +178,13 @@ func TestRawPasteWindow(t *testing.T) {
 	}
 	// The size grants one window; each 0x01 from the board grants another.
 	granted, sent := window, 0
-	buf := make([]byte, 64)
+	flow := size[2:]
 	for sent < len(src) {
-		for sent >= granted {
-			n, err := l.port.Read(buf)
-			if err != nil {
-				t.Fatalf("read flow control: %v", err)
+		for sent >= granted || len(flow) > 0 {
+			if len(flow) == 0 {
+				flow = l.next(10 * time.Second)
 			}
-			for _, c := range buf[:n] {
+			for _, c := range flow {
 				switch c {
 				case 0x01:
 					granted += window
@@ -175,6 +192,7 @@ func TestRawPasteWindow(t *testing.T) {
 					t.Fatalf("board ended the paste early after %d bytes", sent)
 				}
 			}
+			flow = nil
 		}
 		n := min(granted-sent, len(src)-sent)
 		l.write(string(src[sent : sent+n]))
@@ -212,7 +230,8 @@ func TestESP8266ReceiveBufferDropsWhileBusy(t *testing.T) {
 	b := boardtest.Start(t, boardtest.ESP8266, boardtest.Options{})
 	l := openLine(t, b.Device)
 	l.enterRaw()
-	l.write("import sys,time\ntime.sleep(1)\nd=sys.stdin.buffer.read(256)\nprint(len(d), d == bytes(range(256)))\x04")
+	// Interrupts off: the data holds 0x03.
+	l.write("import sys,time,micropython\nmicropython.kbd_intr(-1)\ntime.sleep(1)\nd=sys.stdin.buffer.read(256)\nmicropython.kbd_intr(3)\nprint(len(d), d == bytes(range(256)))\x04")
 	l.expect("OK", 5*time.Second)
 	data := make([]byte, 2048)
 	for i := range data {
@@ -294,10 +313,14 @@ func TestFlipAt(t *testing.T) {
 	l.write("import sys\nfor i in range(40): sys.stdout.buffer.write(bytes(range(256)))\x04")
 	l.expect("OK", 10*time.Second)
 	before := len(l.seen) - len(l.rest) // every byte the board has sent before the payload
-	payload := []byte(l.expect("\x04", 10*time.Second))
-	if len(payload) != 40*256 {
-		t.Fatalf("payload is %d bytes, want %d", len(payload), 40*256)
+	// The payload holds 0x04 bytes: read it by length, not up to a marker.
+	var payload []byte
+	for len(payload) < 40*256 {
+		payload = append(payload, l.next(10*time.Second)...)
 	}
+	l.rest = payload[40*256:]
+	payload = payload[:40*256]
+	l.expect("\x04\x04>", 10*time.Second)
 	var diffs []string
 	for i, c := range payload {
 		if want := byte(i); c != want {
@@ -332,5 +355,39 @@ func TestResetKeepsFiles(t *testing.T) {
 	l.exec("f=open('board.txt','wb');f.write(b'from board');f.close()")
 	if got, err := os.ReadFile(filepath.Join(b.Root, "board.txt")); err != nil || string(got) != "from board" {
 		t.Errorf("host reads board.txt as %q, %v", got, err)
+	}
+}
+
+func TestPyboardMounts(t *testing.T) {
+	b := boardtest.Start(t, boardtest.Pyboard, boardtest.Options{})
+	l := openLine(t, b.Device)
+	l.enterRaw()
+	if out, errText := l.exec("import os\nprint(sorted(os.listdir('/')), os.getcwd())"); strings.TrimSpace(out) != "['flash', 'sd'] /flash" {
+		t.Errorf("root and cwd = %q, %q, want ['flash', 'sd'] /flash", out, errText)
+	}
+	if _, errText := l.exec("open('/top.txt','w')"); !strings.Contains(errText, "ENODEV") {
+		t.Errorf("creating a file in / gave %q, want OSError ENODEV", errText)
+	}
+	l.exec("f=open('/flash/a.txt','w');f.write('a');f.close()")
+	if _, errText := l.exec("os.rename('/flash/a.txt','/sd/a.txt')"); !strings.Contains(errText, "OSError") {
+		t.Errorf("rename across mounts gave %q, want an OSError", errText)
+	}
+	if got, err := os.ReadFile(filepath.Join(b.Root, "flash", "a.txt")); err != nil || string(got) != "a" {
+		t.Errorf("host reads flash/a.txt as %q, %v", got, err)
+	}
+}
+
+func TestErrnoNumbersAreMicroPythons(t *testing.T) {
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
+	l := openLine(t, b.Device)
+	l.enterRaw()
+	code := "import os, errno\nr=[]\n" +
+		"for f in (lambda: open('/missing'), lambda: os.mkdir('/'), lambda: os.rmdir('/d')):\n" +
+		"    try:\n        f()\n    except OSError as e:\n        r.append(e.errno)\n" +
+		"print(r)"
+	l.exec("os_=__import__('os');os_.mkdir('/d');open('/d/x','w').close()")
+	if out, errText := l.exec(code); strings.TrimSpace(out) != "[2, 17, 39]" {
+		// ENOENT, EEXIST and ENOTEMPTY as py/mperrno.h numbers them.
+		t.Errorf("errnos = %q, %q, want [2, 17, 39]", out, errText)
 	}
 }
