@@ -14,11 +14,10 @@ import { hostFS, translateErrnoAtSyscalls } from "./hostfs.mjs";
 const CTRL_A = 0x01, CTRL_B = 0x02, CTRL_C = 0x03, CTRL_D = 0x04, CTRL_E = 0x05;
 const REPLY_FD = 0, TX_FD = 1, LOG_FD = 2, REQUEST_FD = 3;
 
-// What differs between the boards we emulate. Heap sizes are chosen so that
-// gc.mem_free() at the prompt is near the real board's.
+// What differs between the boards we emulate. (Not the heap: the VM's grows
+// on demand, see PROTOCOL.md.)
 const PROFILES = {
   esp32: {
-    heap: 128 * 1024,
     rawPaste: true,
     reboot: "MPY: soft reboot\r\n",
     // The ROM bootloader's greeting at power-on (ESP32 ROM, 2016 build).
@@ -27,14 +26,12 @@ const PROFILES = {
       "mode:DIO, clock div:2\r\nload:0x3fff0030,len:4728\r\nentry 0x400805e0\r\n",
   },
   esp8266: {
-    heap: 40 * 1024,
     rawPaste: false, // firmware before 1.14 (and many ESP8266 builds in use)
     reboot: "MPY: soft reboot\r\n",
     // The ROM prints at 74880 baud, which reads as garbage at 115200.
     boot: "\x00\xe0\x1c\x8c\xf2n\xec\x0c\x8c\x0cl\x9c\xe2|\x00 ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n\r\n",
   },
   pyboard: {
-    heap: 160 * 1024,
     rawPaste: true,
     reboot: "MPY: soft reboot\n",
     boot: "",
@@ -224,7 +221,6 @@ class Board {
 
   async startVM() {
     const mp = await loadMicroPython({
-      heapsize: this.profile.heap,
       linebuffer: false,
       stdout: (bytes) => { for (const b of bytes) this.onOutput(b); },
       stdin: () => this.onInput(),
