@@ -1,0 +1,147 @@
+package repl
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"go.bug.st/serial"
+)
+
+// pollInterval is how long one read on the port may block before the reader
+// looks at its context again.
+const pollInterval = 20 * time.Millisecond
+
+// line reads the port with a context: go.bug.st/serial's Read returns (0, nil)
+// when its read timeout passes, which means "nothing yet", so the reader
+// loops on short timeouts and checks ctx between them.
+type line struct {
+	port Port
+	buf  []byte // read from the port, not yet consumed
+	tail []byte // the last bytes consumed, for error messages
+	err  error  // sticky: once the port fails, it stays failed
+}
+
+func newLine(port Port) *line {
+	_ = port.SetReadTimeout(pollInterval)
+	return &line{port: port}
+}
+
+// fill reads at least one more byte into l.buf.
+func (l *line) fill(ctx context.Context) error {
+	if l.err != nil {
+		return l.err
+	}
+	var chunk [1024]byte
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := l.port.Read(chunk[:])
+		if n > 0 {
+			l.buf = append(l.buf, chunk[:n]...)
+			return nil
+		}
+		if err != nil {
+			l.err = disconnected("read", err)
+			return l.err
+		}
+	}
+}
+
+// disconnected turns a port failure into ErrDisconnected, keeping the cause.
+func disconnected(op string, err error) error {
+	var perr *serial.PortError
+	if errors.As(err, &perr) {
+		return fmt.Errorf("%w: %s: %s", ErrDisconnected, op, perr.Error())
+	}
+	return fmt.Errorf("%w: %s: %w", ErrDisconnected, op, err)
+}
+
+func (l *line) write(p []byte) error {
+	if l.err != nil {
+		return l.err
+	}
+	for len(p) > 0 {
+		n, err := l.port.Write(p)
+		if err != nil {
+			l.err = disconnected("write", err)
+			return l.err
+		}
+		if n == 0 {
+			l.err = disconnected("write", io.ErrShortWrite)
+			return l.err
+		}
+		p = p[n:]
+	}
+	return nil
+}
+
+func (l *line) consume(n int) []byte {
+	out := append([]byte(nil), l.buf[:n]...)
+	l.buf = l.buf[n:]
+	l.tail = append(l.tail, out...)
+	if len(l.tail) > 256 {
+		l.tail = l.tail[len(l.tail)-256:]
+	}
+	return out
+}
+
+// read returns at least one byte and at most len(p).
+func (l *line) read(ctx context.Context, p []byte) (int, error) {
+	if len(l.buf) == 0 {
+		if err := l.fill(ctx); err != nil {
+			return 0, err
+		}
+	}
+	n := copy(p, l.buf)
+	l.consume(n)
+	return n, nil
+}
+
+// until reads up to and including marker and returns what came before it.
+// stop, if not nil, is asked about the bytes so far each time more arrive,
+// and ends the wait early with its error.
+func (l *line) until(ctx context.Context, marker []byte, stop func([]byte) error) ([]byte, error) {
+	searched := 0
+	for {
+		if i := bytes.Index(l.buf[searched:], marker); i >= 0 {
+			out := l.consume(searched + i + len(marker))
+			return out[:len(out)-len(marker)], nil
+		}
+		searched = max(0, len(l.buf)-len(marker)+1)
+		if stop != nil {
+			if err := stop(l.buf); err != nil {
+				return l.consume(len(l.buf)), err
+			}
+		}
+		if err := l.fill(ctx); err != nil {
+			return l.consume(len(l.buf)), err
+		}
+	}
+}
+
+// drain discards what arrives until the line has been quiet for quiet.
+func (l *line) drain(ctx context.Context, quiet time.Duration) error {
+	l.consume(len(l.buf))
+	for {
+		qctx, cancel := context.WithTimeout(ctx, quiet)
+		err := l.fill(qctx)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				return nil
+			}
+			return err
+		}
+		l.consume(len(l.buf))
+	}
+}
+
+// lastSeen is what the board printed last, for error messages.
+func (l *line) lastSeen() string {
+	return fmt.Sprintf("%q", append(append([]byte(nil), l.tail...), l.buf...))
+}

@@ -1,0 +1,480 @@
+// Package repl speaks MicroPython's raw REPL over a serial line: it takes a
+// board from whatever state it is in into raw mode, runs code there and
+// returns its output, streams a program's stdin and stdout for the layers
+// above, and notices resets and unplugged cables. It knows nothing of files.
+//
+// The protocol facts it relies on come from MicroPython's shared/runtime/pyexec.c
+// and from real boards; see ../shared/notes/raw-repl-facts.md.
+package repl
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"regexp"
+	"time"
+
+	"go.bug.st/serial"
+)
+
+// Control characters of the REPL (pyexec.c).
+const (
+	ctrlA = 0x01 // enter raw REPL
+	ctrlB = 0x02 // leave raw REPL
+	ctrlC = 0x03 // interrupt
+	ctrlD = 0x04 // end of code; soft reset on an empty line
+	ctrlE = 0x05 // paste mode; with 'A' 0x01 at the raw prompt: raw-paste
+)
+
+var (
+	rawBanner = []byte("raw REPL; CTRL-B to exit\r\n>")
+	// A board that reset prints its banner and the friendly prompt where a
+	// reply was expected.
+	friendlyBanner = regexp.MustCompile(`MicroPython v[^\n]*\n(Type "help\(\)" for more information\.\r?\n)?>>> $`)
+	softReboot     = []byte("soft reboot")
+)
+
+// Errors that say why an exchange with the board ended.
+var (
+	// ErrBoardReset: the board reset (button, watchdog, machine.reset()) while
+	// a reply was expected. The next Exec re-enters raw mode by itself.
+	ErrBoardReset = errors.New("repl: board reset")
+	// ErrDisconnected: reading or writing the serial port failed (unplugged).
+	ErrDisconnected = errors.New("repl: board disconnected")
+	// ErrNoRawREPL: the board did not give a raw REPL prompt.
+	ErrNoRawREPL = errors.New("repl: cannot enter raw REPL")
+	// ErrProtocol: the board answered something the raw REPL never sends.
+	ErrProtocol = errors.New("repl: unexpected reply")
+)
+
+// Port is what repl needs of a serial line; go.bug.st/serial's Port has it.
+type Port interface {
+	io.ReadWriter
+	SetReadTimeout(t time.Duration) error
+}
+
+// Options tune a Conn. The zero value works.
+type Options struct {
+	// Logger gets debug traces of each exec: sizes, durations, outcomes.
+	Logger *slog.Logger
+	// Prepare runs whenever the conn has (re-)entered raw mode, which is
+	// the case on first use and after any reset, before the pending exec.
+	// It may call Exec; it is not re-invoked from within itself.
+	Prepare func(ctx context.Context, c *Conn) error
+	// PieceSize and PiecePause pace code sent in plain raw mode, which has
+	// no flow control: boards with a small receive buffer (ESP8266,
+	// micro:bit) lose bytes that arrive faster than they are stored.
+	PieceSize  int
+	PiecePause time.Duration
+}
+
+// Conn is a raw REPL conversation with one board. It is not safe for
+// concurrent use: the layer above serializes access to the board.
+type Conn struct {
+	port    Port
+	line    *line
+	opts    Options
+	log     *slog.Logger
+	inRaw   bool
+	prepare bool // Prepare is due before the next exec
+	busy    bool // inside Prepare
+	// rawPaste: 0 not yet known, 1 supported, -1 not supported.
+	rawPaste int
+}
+
+// Open opens a serial device at baud (115200 when 0), 8N1, without moving
+// DTR or RTS: on many ESP boards those lines reset the chip or put it into
+// its bootloader.
+func Open(ctx context.Context, path string, baud int, opts Options) (*Conn, error) {
+	if baud == 0 {
+		baud = 115200
+	}
+	mode := &serial.Mode{BaudRate: baud, InitialStatusBits: &serial.ModemOutputBits{DTR: false, RTS: false}}
+	port, err := serial.Open(path, mode)
+	if err != nil {
+		// A pty answers the modem-line ioctls with ENOTTY; the serial
+		// library then fails the open, so retry without touching them.
+		port, err = serial.Open(path, &serial.Mode{BaudRate: baud})
+		if err != nil {
+			return nil, fmt.Errorf("repl: open %s: %w", path, err)
+		}
+	}
+	return New(port, opts), nil
+}
+
+// New starts a conversation over port. Nothing is sent until the first
+// call that needs the board.
+func New(port Port, opts Options) *Conn {
+	if opts.PieceSize <= 0 {
+		opts.PieceSize = 256
+	}
+	if opts.PiecePause <= 0 {
+		opts.PiecePause = 5 * time.Millisecond
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Conn{port: port, line: newLine(port), opts: opts, log: log}
+}
+
+// Close leaves the board in the friendly REPL, as a person expects to find
+// it, and closes the port if it can be closed.
+func (c *Conn) Close() error {
+	if c.inRaw {
+		_ = c.line.write([]byte{ctrlB})
+	}
+	c.inRaw = false
+	if cl, ok := c.port.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}
+
+// Interrupt stops whatever the board runs (Ctrl-C twice, with a pause, since
+// a program may catch the first) and leaves the conn to re-enter raw mode.
+func (c *Conn) Interrupt(ctx context.Context) error {
+	c.inRaw = false
+	if err := c.line.write([]byte{ctrlC}); err != nil {
+		return err
+	}
+	if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		return err
+	}
+	return c.line.write([]byte{ctrlC})
+}
+
+// SoftReset restarts the board's interpreter (Ctrl-D on an empty raw line):
+// globals are gone; Prepare runs again before the next exec.
+func (c *Conn) SoftReset(ctx context.Context) error {
+	if err := c.enterRaw(ctx); err != nil {
+		return err
+	}
+	if err := c.line.write([]byte{ctrlD}); err != nil {
+		return err
+	}
+	if _, err := c.line.until(ctx, softReboot, nil); err != nil {
+		return fmt.Errorf("repl: soft reset: waiting for the reboot line: %w (board printed %s)", err, c.line.lastSeen())
+	}
+	if _, err := c.line.until(ctx, rawBanner, nil); err != nil {
+		return fmt.Errorf("repl: soft reset: waiting for the raw prompt: %w (board printed %s)", err, c.line.lastSeen())
+	}
+	c.prepare = true
+	return nil
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// enterRaw takes the board from any state to the raw prompt: a program
+// running is interrupted, a half-typed line or paste mode is cancelled, and
+// whatever the board printed before the banner is skipped.
+func (c *Conn) enterRaw(ctx context.Context) error {
+	var lastErr error
+	for attempt := range 3 {
+		if err := c.line.write([]byte{'\r', ctrlC}); err != nil {
+			return err
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return err
+		}
+		if err := c.line.write([]byte{ctrlC}); err != nil {
+			return err
+		}
+		// What the board printed before now (a program's output, echo,
+		// boot messages) is noise.
+		if err := c.line.drain(ctx, 50*time.Millisecond); err != nil {
+			return err
+		}
+		if err := c.line.write([]byte{ctrlA}); err != nil {
+			return err
+		}
+		// A booting board may take a while before it listens.
+		wait := time.Duration(1+attempt*2) * time.Second
+		wctx, cancel := context.WithTimeout(ctx, wait)
+		_, err := c.line.until(wctx, rawBanner, nil)
+		cancel()
+		if err == nil {
+			c.inRaw = true
+			c.prepare = true
+			return nil
+		}
+		if ctx.Err() != nil || errors.Is(err, ErrDisconnected) {
+			return err
+		}
+		lastErr = err
+	}
+	return fmt.Errorf("%w: %w; the board last printed %s", ErrNoRawREPL, lastErr, c.line.lastSeen())
+}
+
+// ready makes sure the board sits at the raw prompt with Prepare done.
+func (c *Conn) ready(ctx context.Context) error {
+	if !c.inRaw {
+		if err := c.enterRaw(ctx); err != nil {
+			return err
+		}
+	}
+	if c.prepare && !c.busy && c.opts.Prepare != nil {
+		c.busy = true
+		err := c.opts.Prepare(ctx, c)
+		c.busy = false
+		if err != nil {
+			return fmt.Errorf("repl: prepare: %w", err)
+		}
+		c.prepare = false
+	}
+	return nil
+}
+
+// Exec runs code in the raw REPL and returns what it printed. A Python
+// exception on the board is returned as *PyError.
+func (c *Conn) Exec(ctx context.Context, code string) ([]byte, error) {
+	r, err := c.Start(ctx, code)
+	if err != nil {
+		return nil, err
+	}
+	return r.Wait(ctx)
+}
+
+// Start sends code to the board and returns while it runs, so the caller
+// can stream its stdin and stdout.
+func (c *Conn) Start(ctx context.Context, code string) (*Run, error) {
+	if err := c.ready(ctx); err != nil {
+		return nil, err
+	}
+	start := time.Now()
+	if err := c.send(ctx, []byte(code)); err != nil {
+		c.fail(ctx, err)
+		c.log.Debug("exec failed to start", "bytes", len(code), "err", err)
+		return nil, err
+	}
+	return &Run{c: c, size: len(code), start: start}, nil
+}
+
+// fail leaves the board usable after an exchange went wrong: a cancelled or
+// confused exchange is interrupted, and the next exec re-enters raw mode.
+func (c *Conn) fail(ctx context.Context, err error) {
+	c.inRaw = false
+	if errors.Is(err, ErrDisconnected) || errors.Is(err, ErrBoardReset) {
+		return
+	}
+	ictx, cancel := context.WithTimeout(context.WithoutCancel(ctx), time.Second)
+	defer cancel()
+	_ = c.Interrupt(ictx)
+}
+
+// send puts code on the line, by raw-paste where the board has it.
+func (c *Conn) send(ctx context.Context, code []byte) error {
+	if c.rawPaste >= 0 {
+		used, err := c.tryRawPaste(ctx, code)
+		if used || err != nil {
+			return err
+		}
+	}
+	for p := code; len(p) > 0; {
+		n := min(len(p), c.opts.PieceSize)
+		if err := c.line.write(p[:n]); err != nil {
+			return err
+		}
+		p = p[n:]
+		if len(p) > 0 {
+			if err := sleep(ctx, c.opts.PiecePause); err != nil {
+				return err
+			}
+		}
+	}
+	if err := c.line.write([]byte{ctrlD}); err != nil {
+		return err
+	}
+	head, err := c.line.until(ctx, []byte("OK"), c.resetSeen)
+	if err != nil {
+		return c.waitError("OK", err)
+	}
+	if len(bytes.TrimSpace(head)) > 0 {
+		// A plain raw exec answers OK at once; anything else means the
+		// board was not where we thought.
+		return fmt.Errorf("%w: %q before OK", ErrProtocol, head)
+	}
+	return nil
+}
+
+// tryRawPaste asks for raw-paste mode and, if the board agrees, sends code
+// with its flow control. used is false when the board does not support it;
+// the board is then back at an empty raw prompt.
+func (c *Conn) tryRawPaste(ctx context.Context, code []byte) (used bool, err error) {
+	if err := c.line.write([]byte{ctrlE, 'A', ctrlA}); err != nil {
+		return false, err
+	}
+	for len(c.line.buf) < 2 {
+		if err := c.line.fill(ctx); err != nil {
+			return false, c.waitError("raw-paste answer", err)
+		}
+	}
+	switch {
+	case bytes.HasPrefix(c.line.buf, []byte("R\x01")):
+		c.line.consume(2)
+		c.rawPaste = 1
+	case bytes.HasPrefix(c.line.buf, []byte("R\x00")):
+		// Understood but not supported: the board waits for plain raw code.
+		c.line.consume(2)
+		c.rawPaste = -1
+		return false, nil
+	default:
+		// Firmware without raw-paste took 0x01 as Ctrl-A: banner again.
+		if _, err := c.line.until(ctx, rawBanner, nil); err != nil {
+			return false, c.waitError("raw prompt after raw-paste probe", err)
+		}
+		c.rawPaste = -1
+		return false, nil
+	}
+	for len(c.line.buf) < 2 {
+		if err := c.line.fill(ctx); err != nil {
+			return true, c.waitError("raw-paste window", err)
+		}
+	}
+	window := int(binary.LittleEndian.Uint16(c.line.consume(2)))
+	if window == 0 {
+		return true, fmt.Errorf("%w: raw-paste window of 0", ErrProtocol)
+	}
+	credit := window
+	for sent := 0; sent < len(code); {
+		// Take the grants that have arrived; wait for one when out of credit.
+		for credit == 0 || len(c.line.buf) > 0 {
+			if len(c.line.buf) == 0 {
+				if err := c.line.fill(ctx); err != nil {
+					return true, c.waitError("raw-paste flow control", err)
+				}
+			}
+			switch b := c.line.consume(1)[0]; b {
+			case ctrlA:
+				credit += window
+			case ctrlD:
+				// The board stopped reading (a syntax error, say): end the
+				// code; its reply follows as usual.
+				if err := c.line.write([]byte{ctrlD}); err != nil {
+					return true, err
+				}
+				return true, nil
+			default:
+				return true, fmt.Errorf("%w: %q during raw-paste", ErrProtocol, b)
+			}
+		}
+		n := min(credit, len(code)-sent)
+		if err := c.line.write(code[sent : sent+n]); err != nil {
+			return true, err
+		}
+		sent += n
+		credit -= n
+	}
+	if err := c.line.write([]byte{ctrlD}); err != nil {
+		return true, err
+	}
+	// The board acknowledges the end of the code with 0x04; grants that
+	// were in flight may come first.
+	for {
+		if len(c.line.buf) == 0 {
+			if err := c.line.fill(ctx); err != nil {
+				return true, c.waitError("end of raw-paste", err)
+			}
+		}
+		switch b := c.line.consume(1)[0]; b {
+		case ctrlA:
+		case ctrlD:
+			return true, nil
+		default:
+			return true, fmt.Errorf("%w: %q ending raw-paste", ErrProtocol, b)
+		}
+	}
+}
+
+// resetSeen ends a wait when the board shows signs of having reset.
+func (c *Conn) resetSeen(seen []byte) error {
+	if friendlyBanner.Match(seen) || bytes.Contains(seen, softReboot) {
+		return ErrBoardReset
+	}
+	return nil
+}
+
+// waitError says what was awaited and what arrived instead.
+func (c *Conn) waitError(awaited string, err error) error {
+	if errors.Is(err, ErrBoardReset) {
+		c.inRaw = false
+		c.prepare = true
+		return fmt.Errorf("%w while waiting for %s (board printed %s)", ErrBoardReset, awaited, c.line.lastSeen())
+	}
+	return fmt.Errorf("repl: waiting for %s: %w (board printed %s)", awaited, err, c.line.lastSeen())
+}
+
+// Run is code running on the board.
+type Run struct {
+	c     *Conn
+	size  int
+	start time.Time
+	done  bool
+}
+
+// Read returns the program's stdout bytes as they arrive, uninterpreted:
+// binary output may hold 0x04, so the caller reads exactly as many bytes as
+// it expects and then calls Wait for the rest.
+func (r *Run) Read(p []byte) (int, error) {
+	return r.ReadContext(context.Background(), p)
+}
+
+// ReadContext is Read with a context.
+func (r *Run) ReadContext(ctx context.Context, p []byte) (int, error) {
+	n, err := r.c.line.read(ctx, p)
+	if err != nil {
+		r.c.fail(ctx, err)
+	}
+	return n, err
+}
+
+// Write sends bytes to the program's stdin (sys.stdin.buffer on the board).
+func (r *Run) Write(p []byte) (int, error) {
+	if err := r.c.line.write(p); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Wait reads the rest of the program's stdout up to its end marker, then its
+// error text, and returns the stdout. A Python exception is a *PyError;
+// a cancelled ctx interrupts the board.
+func (r *Run) Wait(ctx context.Context) ([]byte, error) {
+	c := r.c
+	if r.done {
+		return nil, errors.New("repl: Wait called twice")
+	}
+	r.done = true
+	out, err := c.line.until(ctx, []byte{ctrlD}, c.resetSeen)
+	if err == nil {
+		var errText []byte
+		errText, err = c.line.until(ctx, []byte{ctrlD}, c.resetSeen)
+		if err == nil {
+			_, err = c.line.until(ctx, []byte{'>'}, c.resetSeen)
+		}
+		if err == nil {
+			if len(errText) > 0 {
+				err = ParseError(string(errText))
+			}
+			c.log.Debug("exec", "bytes", r.size, "stdout", len(out), "took", time.Since(r.start), "err", err)
+			return out, err
+		}
+	}
+	err = c.waitError("the end of the program's output", err)
+	c.fail(ctx, err)
+	c.log.Debug("exec", "bytes", r.size, "stdout", len(out), "took", time.Since(r.start), "err", err)
+	return out, err
+}

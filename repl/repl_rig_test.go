@@ -1,0 +1,268 @@
+package repl_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+
+	"go.bug.st/serial"
+
+	"github.com/ftpbridge/ftpbridge/repl"
+	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
+)
+
+func open(t testing.TB, b *boardtest.Board, opts repl.Options) *repl.Conn {
+	t.Helper()
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
+	}
+	c, err := repl.Open(context.Background(), b.Device, 115200, opts)
+	if err != nil {
+		t.Fatalf("repl.Open(%s): %v", b.Device, err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func trim(b []byte) string { return strings.TrimRight(string(b), "\r\n") }
+
+func TestExecOnEveryProfile(t *testing.T) {
+	for _, p := range boardtest.Profiles {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{Baud: 115200})
+			prepared := 0
+			c := open(t, b, repl.Options{Prepare: func(ctx context.Context, c *repl.Conn) error {
+				prepared++
+				_, err := c.Exec(ctx, "helper_defined=1")
+				return err
+			}})
+			ctx := ctxFor(t, 60*time.Second)
+			if _, err := c.Exec(ctx, "x=41"); err != nil {
+				t.Fatalf("Exec(x=41): %v", err)
+			}
+			if out, err := c.Exec(ctx, "print(x+1)"); err != nil || trim(out) != "42" {
+				t.Errorf("Exec(print(x+1)) = %q, %v, want 42", out, err)
+			}
+			_, err := c.Exec(ctx, "print(1/0)")
+			var pe *repl.PyError
+			if !errors.As(err, &pe) || pe.Type != "ZeroDivisionError" || !strings.Contains(pe.Traceback, "Traceback") {
+				t.Errorf("Exec(print(1/0)) error = %#v, want a ZeroDivisionError with its traceback", err)
+			}
+			_, err = c.Exec(ctx, "open('no_such_file')")
+			// The micro:bit's 1.9.2 says "file not found" without an errno.
+			if !errors.As(err, &pe) || pe.Type != "OSError" || (pe.Errno != 2 && p != boardtest.Microbit) {
+				t.Errorf("open of a missing file: %#v, want OSError errno 2", err)
+			}
+			if err := c.SoftReset(ctx); err != nil {
+				t.Fatalf("SoftReset: %v", err)
+			}
+			if _, err := c.Exec(ctx, "print(x)"); !errors.As(err, &pe) || pe.Type != "NameError" {
+				t.Errorf("after SoftReset, print(x) error = %v, want NameError", err)
+			}
+			if out, err := c.Exec(ctx, "print(helper_defined)"); err != nil || trim(out) != "1" {
+				t.Errorf("after SoftReset Prepare did not run again: %q, %v", out, err)
+			}
+			if prepared != 2 {
+				t.Errorf("Prepare ran %d times, want 2 (first use, soft reset)", prepared)
+			}
+			info, err := c.Info(ctx)
+			if err != nil {
+				t.Fatalf("Info: %v", err)
+			}
+			t.Logf("%s: %+v", p, info)
+			wantPaste := p == boardtest.ESP32 || p == boardtest.Pyboard
+			if info.RawPaste != wantPaste || info.MemFree <= 0 || !strings.HasPrefix(info.Implementation, "micropython ") {
+				t.Errorf("Info = %+v, want raw-paste %v, free memory, an implementation", info, wantPaste)
+			}
+		})
+	}
+}
+
+// bigCode is n bytes of valid Python whose output proves it all arrived.
+func bigCode(n int) (string, string) {
+	var sb strings.Builder
+	sb.WriteString("s=0\n")
+	i := 0
+	for sb.Len() < n {
+		fmt.Fprintf(&sb, "s+=%d # keep the line long enough to count\n", i)
+		i++
+	}
+	sb.WriteString("print(s)\n")
+	return sb.String(), fmt.Sprint(i * (i - 1) / 2)
+}
+
+func TestLargeCodeOnEveryProfile(t *testing.T) {
+	for _, p := range boardtest.Profiles {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{Baud: 115200})
+			c := open(t, b, repl.Options{})
+			size := 10 * 1024
+			if p == boardtest.Microbit {
+				size = 2 * 1024 // the micro:bit compiles in a few KB of heap
+			}
+			code, want := bigCode(size)
+			out, err := c.Exec(ctxFor(t, 60*time.Second), code)
+			if err != nil || trim(out) != want {
+				t.Errorf("Exec(%d bytes) = %q, %v, want %s", len(code), out, err, want)
+			}
+		})
+	}
+}
+
+func TestEnterRawFromAnyState(t *testing.T) {
+	states := map[string]string{
+		"half-typed line":   "x = 'unfinished",
+		"friendly paste":    "\x05for i in range(3):\r\n",
+		"already raw":       "\x01",
+		"raw, half a line":  "\x01print('half",
+		"friendly, at rest": "\r\n",
+	}
+	for name, typed := range states {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
+			// Put the board in the state by hand, as another program would
+			// have left it.
+			port, err := serial.Open(b.Device, &serial.Mode{BaudRate: 115200})
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond) // the board boots
+			if _, err := port.Write([]byte(typed)); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(200 * time.Millisecond)
+			port.Close()
+			c2 := open(t, b, repl.Options{})
+			if out, err := c2.Exec(ctxFor(t, 20*time.Second), "print('back')"); err != nil || trim(out) != "back" {
+				t.Errorf("Exec after %s = %q, %v", name, out, err)
+			}
+		})
+	}
+}
+
+func TestEnterRawWhileProgramRuns(t *testing.T) {
+	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266} {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{Baud: 115200, Running: true})
+			time.Sleep(500 * time.Millisecond) // let it print for a while
+			c := open(t, b, repl.Options{})
+			if out, err := c.Exec(ctxFor(t, 30*time.Second), "print(6*7)"); err != nil || trim(out) != "42" {
+				t.Errorf("Exec on a running board = %q, %v, want 42", out, err)
+			}
+		})
+	}
+}
+
+func TestStreamingStdinStdout(t *testing.T) {
+	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266, boardtest.Pyboard} {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{Baud: 115200})
+			c := open(t, b, repl.Options{})
+			ctx := ctxFor(t, 60*time.Second)
+			// Echo 4 KB of every byte value (0x03 and 0x04 included) back,
+			// in 128-byte pieces, acknowledged one at a time as the ESP8266's
+			// 256-byte receive buffer needs.
+			code := "import sys,micropython\nmicropython.kbd_intr(-1)\ntry:\n" +
+				" for i in range(32):\n  d=sys.stdin.buffer.read(128)\n  sys.stdout.buffer.write(d)\n" +
+				"finally:\n micropython.kbd_intr(3)\n"
+			r, err := c.Start(ctx, code)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var sent, got bytes.Buffer
+			for i := range 32 {
+				piece := make([]byte, 128)
+				for j := range piece {
+					piece[j] = byte(i*128 + j)
+				}
+				sent.Write(piece)
+				if _, err := r.Write(piece); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := io.CopyN(&got, r, 128); err != nil {
+					t.Fatalf("read echo %d: %v", i, err)
+				}
+			}
+			if _, err := r.Wait(ctx); err != nil {
+				t.Fatalf("Wait: %v", err)
+			}
+			if !bytes.Equal(got.Bytes(), sent.Bytes()) {
+				t.Errorf("echo differs from what was sent")
+			}
+		})
+	}
+}
+
+func TestDeadlineInterruptsAndLeavesBoardUsable(t *testing.T) {
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
+	c := open(t, b, repl.Options{})
+	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel()
+	_, err := c.Exec(ctx, "import time\nwhile True:\n print('busy')\n time.sleep_ms(20)\n")
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Exec past its deadline: %v, want DeadlineExceeded", err)
+	}
+	if out, err := c.Exec(ctxFor(t, 20*time.Second), "print('usable')"); err != nil || trim(out) != "usable" {
+		t.Errorf("Exec after an interrupted one = %q, %v", out, err)
+	}
+}
+
+func TestResetDuringExec(t *testing.T) {
+	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.Microbit} {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{})
+			prepared := 0
+			c := open(t, b, repl.Options{Prepare: func(ctx context.Context, c *repl.Conn) error {
+				prepared++
+				return nil
+			}})
+			ctx := ctxFor(t, 60*time.Second)
+			r, err := c.Start(ctx, "import time\nfor i in range(100):\n print(i)\n time.sleep_ms(50)\n")
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(300 * time.Millisecond)
+			b.Reset()
+			if _, err := r.Wait(ctx); !errors.Is(err, repl.ErrBoardReset) {
+				t.Fatalf("Wait across a reset: %v, want ErrBoardReset", err)
+			}
+			if out, err := c.Exec(ctx, "print('again')"); err != nil || trim(out) != "again" {
+				t.Errorf("Exec after the reset = %q, %v", out, err)
+			}
+			if prepared != 2 {
+				t.Errorf("Prepare ran %d times, want 2", prepared)
+			}
+		})
+	}
+}
+
+func TestCutLine(t *testing.T) {
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{CutAfter: 3000})
+	c := open(t, b, repl.Options{})
+	ctx := ctxFor(t, 30*time.Second)
+	_, err := c.Exec(ctx, "for i in range(1000): print('a line of output', i)")
+	if !errors.Is(err, repl.ErrDisconnected) {
+		t.Fatalf("Exec across a cut: %v, want ErrDisconnected", err)
+	}
+	if _, err := c.Exec(ctx, "print(1)"); !errors.Is(err, repl.ErrDisconnected) {
+		t.Errorf("Exec after the cut: %v, want ErrDisconnected", err)
+	}
+}
