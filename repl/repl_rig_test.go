@@ -225,7 +225,7 @@ func TestDeadlineInterruptsAndLeavesBoardUsable(t *testing.T) {
 }
 
 func TestResetDuringExec(t *testing.T) {
-	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.Microbit} {
+	for _, p := range boardtest.Profiles {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
 			b := boardtest.Start(t, p, boardtest.Options{})
@@ -255,14 +255,46 @@ func TestResetDuringExec(t *testing.T) {
 }
 
 func TestCutLine(t *testing.T) {
-	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{CutAfter: 3000})
-	c := open(t, b, repl.Options{})
-	ctx := ctxFor(t, 30*time.Second)
-	_, err := c.Exec(ctx, "for i in range(1000): print('a line of output', i)")
-	if !errors.Is(err, repl.ErrDisconnected) {
-		t.Fatalf("Exec across a cut: %v, want ErrDisconnected", err)
+	for _, p := range boardtest.Profiles {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{CutAfter: 3000})
+			c := open(t, b, repl.Options{})
+			ctx := ctxFor(t, 30*time.Second)
+			_, err := c.Exec(ctx, "for i in range(1000): print('a line of output', i)")
+			if !errors.Is(err, repl.ErrDisconnected) {
+				t.Fatalf("Exec across a cut: %v, want ErrDisconnected", err)
+			}
+			if _, err := c.Exec(ctx, "print(1)"); !errors.Is(err, repl.ErrDisconnected) {
+				t.Errorf("Exec after the cut: %v, want ErrDisconnected", err)
+			}
+		})
 	}
-	if _, err := c.Exec(ctx, "print(1)"); !errors.Is(err, repl.ErrDisconnected) {
-		t.Errorf("Exec after the cut: %v, want ErrDisconnected", err)
+}
+
+func TestCloseLeavesFriendlyREPL(t *testing.T) {
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
+	c := open(t, b, repl.Options{})
+	if _, err := c.Exec(ctxFor(t, 10*time.Second), "pass"); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Close(); err != nil {
+		t.Fatal(err)
+	}
+	port, err := serial.Open(b.Device, &serial.Mode{BaudRate: 115200})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer port.Close()
+	port.SetReadTimeout(100 * time.Millisecond)
+	port.Write([]byte("\r"))
+	var got []byte
+	buf := make([]byte, 1024)
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline) && !bytes.HasSuffix(got, []byte(">>> ")); {
+		n, _ := port.Read(buf)
+		got = append(got, buf[:n]...)
+	}
+	if !bytes.HasSuffix(got, []byte(">>> ")) {
+		t.Errorf("after Close the board answers %q, want the friendly prompt", got)
 	}
 }
