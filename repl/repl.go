@@ -441,6 +441,12 @@ func (r *Run) ReadContext(ctx context.Context, p []byte) (int, error) {
 	return n, err
 }
 
+// Unread puts back bytes the caller read but did not expect (the end of the
+// program's output, say), so that Wait sees them.
+func (r *Run) Unread(p []byte) {
+	r.c.line.buf = append(append([]byte(nil), p...), r.c.line.buf...)
+}
+
 // Write sends bytes to the program's stdin (sys.stdin.buffer on the board).
 func (r *Run) Write(p []byte) (int, error) {
 	if err := r.c.line.write(p); err != nil {

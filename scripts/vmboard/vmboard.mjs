@@ -38,6 +38,45 @@ const PROFILES = {
   },
 };
 
+// A drive: paths inside it map to host paths under a base directory.
+const DRIVE = `import vfs, os
+class _D:
+    def __init__(self, base):
+        self.v = vfs.VfsPosix()
+        self.b = base
+        self.c = '/'
+    def _p(self, p):
+        if p[:1] != '/':
+            p = self.c.rstrip('/') + '/' + p
+        return self.b + p.rstrip('/') if p != '/' else self.b
+    def mount(self, readonly, mkfs):
+        pass
+    def umount(self):
+        pass
+    def open(self, p, mode):
+        return self.v.open(self._p(p), mode)
+    def ilistdir(self, p):
+        return self.v.ilistdir(self._p(p))
+    def stat(self, p):
+        return self.v.stat(self._p(p))
+    def statvfs(self, p):
+        return self.v.statvfs(self._p(p))
+    def mkdir(self, p):
+        self.v.mkdir(self._p(p))
+    def rmdir(self, p):
+        self.v.rmdir(self._p(p))
+    def remove(self, p):
+        self.v.remove(self._p(p))
+    def rename(self, a, b):
+        self.v.rename(self._p(a), self._p(b))
+    def chdir(self, p):
+        if self.v.stat(self._p(p))[0] & 0x4000 == 0:
+            raise OSError(20)
+        self.c = self._p(p)[len(self.b):] or '/'
+    def getcwd(self):
+        return self.c
+`;
+
 // The raw-paste window: the board grants this many bytes at a time.
 const RAW_PASTE_WINDOW = 128;
 
@@ -231,23 +270,22 @@ class Board {
 
   // The board's flash is the host directory: mounted in Emscripten's FS,
   // then made MicroPython's root (or, on the Pyboard, its /flash and /sd).
+  // MicroPython's VfsPosix with a root prefix builds both paths of a rename
+  // in one shared buffer and renames new onto itself (1.27), so each drive
+  // is a small VFS object that prefixes paths itself over a VfsPosix without
+  // a root, keeping its own working directory.
   mountRoot(mp) {
     const FS = mp.FS;
     FS.mkdir("/board");
     FS.mount(hostFS(FS), { root: this.args.root }, "/board");
-    let setup;
+    let mounts;
     if (this.args.profile === "pyboard") {
       for (const sub of ["flash", "sd"]) fs.mkdirSync(`${this.args.root}/${sub}`, { recursive: true });
-      setup = "import vfs, os\nvfs.umount('/')\n" +
-        "vfs.mount(vfs.VfsPosix('/board/flash'), '/flash')\n" +
-        "vfs.mount(vfs.VfsPosix('/board/sd'), '/sd')\n" +
-        "os.chdir('/flash')\n";
+      mounts = "vfs.mount(_D('/board/flash'), '/flash')\nvfs.mount(_D('/board/sd'), '/sd')\nos.chdir('/flash')\n";
     } else {
-      setup = "import vfs, os\nvfs.umount('/')\nvfs.mount(vfs.VfsPosix('/board'), '/')\nos.chdir('/')\n";
+      mounts = "vfs.mount(_D('/board'), '/')\nos.chdir('/')\n";
     }
-    // Leave no trace in the user's namespace, as firmware mounts in C.
-    setup += "del vfs, os\n";
-    mp.runPython(setup);
+    mp.runPython(DRIVE + "vfs.umount('/')\n" + mounts + "del _D, vfs, os\n");
   }
 
   async powerOn() {

@@ -1,0 +1,267 @@
+package boardfs_test
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"errors"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"testing/iotest"
+	"time"
+
+	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/repl"
+	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
+)
+
+// vmProfiles are the boards with a modern os module; the micro:bit's flat
+// filesystem is not supported by this version of boardfs.
+var vmProfiles = []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266, boardtest.Pyboard}
+
+func start(t testing.TB, p boardtest.Profile, opts boardtest.Options) (*boardfs.FS, *boardtest.Board, string) {
+	t.Helper()
+	b := boardtest.Start(t, p, opts)
+	conn, err := repl.Open(context.Background(), b.Device, 115200, repl.Options{Prepare: boardfs.Prepare})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close() })
+	f, err := boardfs.New(ctxFor(t, time.Minute), conn)
+	if err != nil {
+		t.Fatalf("boardfs.New: %v", err)
+	}
+	// The directory the tests work in: the Pyboard's / is the VFS root,
+	// where nothing can be created.
+	base := "/"
+	if p == boardtest.Pyboard {
+		base = "/flash/"
+	}
+	return f, b, base + "t"
+}
+
+func ctxFor(t testing.TB, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+func hostPath(b *boardtest.Board, p string) string {
+	return filepath.Join(b.Root, filepath.FromSlash(p))
+}
+
+func random(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func TestFilesRoundTrip(t *testing.T) {
+	for _, p := range vmProfiles {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			f, b, dir := start(t, p, boardtest.Options{})
+			ctx := ctxFor(t, 2*time.Minute)
+			if err := f.Mkdir(ctx, dir); err != nil {
+				t.Fatal(err)
+			}
+			for _, size := range []int{0, 1, 127, 128, 129, 64*1024 + 1} {
+				data := random(size)
+				name := dir + "/f" + strings.Repeat("x", size%7)
+				if err := f.WriteFile(ctx, name, bytes.NewReader(data), int64(size)); err != nil {
+					t.Fatalf("WriteFile(%d bytes): %v", size, err)
+				}
+				if got, err := os.ReadFile(hostPath(b, name)); err != nil || !bytes.Equal(got, data) {
+					t.Errorf("host sees %d bytes (%v), want the %d written", len(got), err, size)
+				}
+				var back bytes.Buffer
+				if n, err := f.ReadFile(ctx, name, 0, &back); err != nil || n != int64(size) || !bytes.Equal(back.Bytes(), data) {
+					t.Errorf("ReadFile(%d bytes) = %d, %v, equal %v", size, n, err, bytes.Equal(back.Bytes(), data))
+				}
+				if size > 10 {
+					back.Reset()
+					if _, err := f.ReadFile(ctx, name, 10, &back); err != nil || !bytes.Equal(back.Bytes(), data[10:]) {
+						t.Errorf("ReadFile from offset 10: %v, equal %v", err, bytes.Equal(back.Bytes(), data[10:]))
+					}
+				}
+				sum, err := f.Hash(ctx, name)
+				if want := sha256.Sum256(data); err != nil || !bytes.Equal(sum, want[:]) {
+					t.Errorf("Hash = %x, %v, want %x", sum, err, want)
+				}
+				e, err := f.Stat(ctx, name)
+				if err != nil || e.IsDir || e.Size != int64(size) {
+					t.Errorf("Stat = %+v, %v, want a file of %d bytes", e, err, size)
+				}
+			}
+			entries, err := f.List(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(entries) == 0 {
+				t.Fatal("List found nothing")
+			}
+			host, _ := os.ReadDir(hostPath(b, dir))
+			var got, want []string
+			for _, e := range entries {
+				got = append(got, e.Name)
+				if time.Since(e.ModTime).Abs() > time.Hour {
+					t.Errorf("%s: mtime %v, want about now", e.Name, e.ModTime)
+				}
+			}
+			for _, e := range host {
+				want = append(want, e.Name())
+			}
+			sort.Strings(got)
+			if strings.Join(got, "/") != strings.Join(want, "/") {
+				t.Errorf("List = %q, host has %q", got, want)
+			}
+		})
+	}
+}
+
+func TestDirectoriesAndRenames(t *testing.T) {
+	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
+	ctx := ctxFor(t, time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Mkdir(ctx, dir); !errors.Is(err, fs.ErrExist) {
+		t.Errorf("Mkdir of an existing dir: %v, want fs.ErrExist", err)
+	}
+	deep := dir + "/a/b/c/d"
+	for p := dir + "/a"; ; p += "/" + string(deep[len(p)+1]) {
+		if err := f.Mkdir(ctx, p); err != nil {
+			t.Fatal(err)
+		}
+		if p == deep {
+			break
+		}
+	}
+	if err := f.WriteFile(ctx, deep+"/x", strings.NewReader("new"), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WriteFile(ctx, deep+"/y", strings.NewReader("old"), 3); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Rename(ctx, deep+"/x", deep+"/y"); err != nil {
+		t.Fatalf("Rename over an existing file: %v", err)
+	}
+	if got, _ := os.ReadFile(hostPath(b, deep+"/y")); string(got) != "new" {
+		t.Errorf("after rename y = %q, want new", got)
+	}
+	if err := f.RemoveDir(ctx, deep); !errors.Is(err, boardfs.ErrNotEmpty) {
+		t.Errorf("RemoveDir of a non-empty dir: %v, want ErrNotEmpty", err)
+	}
+	if err := f.Remove(ctx, deep+"/y"); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.RemoveDir(ctx, deep); err != nil {
+		t.Errorf("RemoveDir of an empty dir: %v", err)
+	}
+	if _, err := f.Stat(ctx, deep); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat of a removed dir: %v, want fs.ErrNotExist", err)
+	}
+	if _, err := f.ReadFile(ctx, dir+"/missing", 0, io.Discard); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ReadFile of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if err := f.Remove(ctx, dir+"/missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Remove of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if free, total, err := f.Space(ctx, "/"); err != nil || total <= 0 || free < 0 || free > total {
+		t.Errorf("Space = %d, %d, %v", free, total, err)
+	}
+	for _, bad := range []string{"relative", "/a/../b", "/x\xff", "/nul\x00"} {
+		if _, err := f.Stat(ctx, bad); !errors.Is(err, boardfs.ErrBadName) {
+			t.Errorf("Stat(%q): %v, want ErrBadName", bad, err)
+		}
+	}
+}
+
+// TestHostileNames stores files whose names hold everything a name can,
+// and proves with a canary that no name ran as code.
+func TestHostileNames(t *testing.T) {
+	names := map[string]string{
+		"quotes":         `it's "quoted"`,
+		"triple quotes":  `a'''b"""c`,
+		"backslashes":    `back\slash\\x41\'`,
+		"newlines":       "line1\nline2\r\n",
+		"trailing nl":    "name\n",
+		"raw repl bytes": "a\x01b\x02c\x03d\x04e\x05",
+		"code":           "');import os;os.mkdir('canary');('",
+		"code in bytes":  "\\x27);import os;os.mkdir(\\x27canary\\x27)#",
+		"non-ascii":      "näme € 日本 🙂",
+		"punctuation":    "!#$%&()*+,-.;<=>?@[]^_`{|}~",
+		"long":           strings.Repeat("L", 200),
+	}
+	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
+	ctx := ctxFor(t, 2*time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	for label, name := range names {
+		t.Run(label, func(t *testing.T) {
+			p := dir + "/" + name
+			data := []byte("content of " + label)
+			if err := f.WriteFile(ctx, p, bytes.NewReader(data), int64(len(data))); err != nil {
+				t.Fatalf("WriteFile(%q): %v", p, err)
+			}
+			if got, err := os.ReadFile(filepath.Join(hostPath(b, dir), name)); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("host file %q = %q, %v", name, got, err)
+			}
+			entries, err := f.List(ctx, dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			found := false
+			for _, e := range entries {
+				found = found || e.Name == name
+			}
+			if !found {
+				t.Errorf("List(%q) does not hold %q", dir, name)
+			}
+			if err := f.Rename(ctx, p, p+".renamed"); err != nil {
+				t.Errorf("Rename(%q): %v", p, err)
+			}
+			if err := f.Remove(ctx, p+".renamed"); err != nil {
+				t.Errorf("Remove(%q): %v", p+".renamed", err)
+			}
+		})
+	}
+	if _, err := os.Stat(filepath.Join(b.Root, "canary")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a name ran as code: the canary exists (%v)", err)
+	}
+}
+
+// TestFailedUploadsLeaveTheOldFile: an upload the board cannot store, or
+// whose source fails half-way, changes nothing and leaves no temporary file.
+func TestFailedUploadsLeaveTheOldFile(t *testing.T) {
+	f, b, dir := start(t, boardtest.ESP8266, boardtest.Options{Baud: 115200})
+	ctx := ctxFor(t, time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WriteFile(ctx, dir+"/missing/x", strings.NewReader("data"), 4); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("upload into a missing directory: %v, want fs.ErrNotExist", err)
+	}
+	old := random(1000)
+	if err := f.WriteFile(ctx, dir+"/keep", bytes.NewReader(old), int64(len(old))); err != nil {
+		t.Fatal(err)
+	}
+	short := io.MultiReader(bytes.NewReader(random(600)), iotest.ErrReader(errors.New("client went away")))
+	if err := f.WriteFile(ctx, dir+"/keep", short, 2000); err == nil {
+		t.Errorf("upload from a failing source succeeded")
+	}
+	if got, _ := os.ReadFile(hostPath(b, dir+"/keep")); !bytes.Equal(got, old) {
+		t.Errorf("the old file changed: %d bytes", len(got))
+	}
+	entries, err := f.List(ctx, dir)
+	if err != nil || len(entries) != 1 || entries[0].Name != "keep" {
+		t.Errorf("List after failed uploads = %+v, %v, want only keep", entries, err)
+	}
+}

@@ -1,0 +1,54 @@
+package boardfs
+
+import (
+	"encoding/hex"
+	"fmt"
+	"path"
+	"strings"
+	"unicode/utf8"
+)
+
+// pyStr returns a Python expression for s that every MicroPython accepts,
+// from the micro:bit's 1.9.2 on: a bytes literal of s's UTF-8, decoded on the
+// board. Only printable ASCII other than quote and backslash stays literal;
+// every other byte is a \x escape, so no name can end the literal, start a
+// new statement, or carry a control byte (0x03, 0x04) that the raw REPL would
+// act on. This is the one place where a Go string becomes Python source.
+func pyStr(s string) string {
+	var b strings.Builder
+	b.Grow(len(s) + 16)
+	b.WriteString("b'")
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c >= 0x20 && c < 0x7f && c != '\'' && c != '\\' {
+			b.WriteByte(c)
+			continue
+		}
+		fmt.Fprintf(&b, "\\x%02x", c)
+	}
+	b.WriteString("'.decode()")
+	return b.String()
+}
+
+// unhex decodes a name the board sent as the hex of its UTF-8 bytes.
+func unhex(s string) (string, error) {
+	raw, err := hex.DecodeString(s)
+	if err != nil {
+		return "", fmt.Errorf("%w: name %q is not hex", ErrProtocol, s)
+	}
+	return string(raw), nil
+}
+
+// checkPath accepts the absolute, clean, slash-separated paths the layers
+// above hand down, and names MicroPython can hold as a str.
+func checkPath(p string) error {
+	switch {
+	case !strings.HasPrefix(p, "/"), path.Clean(p) != p:
+		return fmt.Errorf("%w: %q is not an absolute clean path", ErrBadName, p)
+	case !utf8.ValidString(p):
+		return fmt.Errorf("%w: %q is not UTF-8", ErrBadName, p)
+	case strings.ContainsRune(p, 0):
+		return fmt.Errorf("%w: %q holds a NUL byte", ErrBadName, p)
+	}
+	return nil
+}
