@@ -158,6 +158,9 @@ func Prepare(ctx context.Context, c *repl.Conn) error {
 	return nil
 }
 
+// Stats returns the traffic of the conn underneath.
+func (f *FS) Stats() repl.Stats { return f.conn.Stats() }
+
 // Board says what the board is.
 func (f *FS) Board() repl.Info { return f.info }
 

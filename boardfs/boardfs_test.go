@@ -265,3 +265,22 @@ func TestFailedUploadsLeaveTheOldFile(t *testing.T) {
 		t.Errorf("List after failed uploads = %+v, %v, want only keep", entries, err)
 	}
 }
+
+func TestListIsOneExec(t *testing.T) {
+	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
+	ctx := ctxFor(t, time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		os.WriteFile(filepath.Join(hostPath(b, dir), strings.Repeat("n", i+1)), []byte("x"), 0o644)
+	}
+	before := f.Stats().Execs
+	entries, err := f.List(ctx, dir)
+	if err != nil || len(entries) != 50 {
+		t.Fatalf("List = %d entries, %v", len(entries), err)
+	}
+	if n := f.Stats().Execs - before; n != 1 {
+		t.Errorf("List of 50 entries took %d execs, want 1", n)
+	}
+}

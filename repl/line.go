@@ -23,6 +23,8 @@ type line struct {
 	buf  []byte // read from the port, not yet consumed
 	tail []byte // the last bytes consumed, for error messages
 	err  error  // sticky: once the port fails, it stays failed
+
+	sent, received int64 // bytes on the wire, each way
 }
 
 func newLine(port Port) *line {
@@ -43,6 +45,7 @@ func (l *line) fill(ctx context.Context) error {
 		n, err := l.port.Read(chunk[:])
 		if n > 0 {
 			l.buf = append(l.buf, chunk[:n]...)
+			l.received += int64(n)
 			return nil
 		}
 		if err != nil {
@@ -67,6 +70,7 @@ func (l *line) write(p []byte) error {
 	}
 	for len(p) > 0 {
 		n, err := l.port.Write(p)
+		l.sent += int64(max(n, 0))
 		if err != nil {
 			l.err = disconnected("write", err)
 			return l.err

@@ -84,6 +84,19 @@ type Conn struct {
 	busy    bool // inside Prepare
 	// rawPaste: 0 not yet known, 1 supported, -1 not supported.
 	rawPaste int
+	execs    int64
+}
+
+// Stats counts a conn's traffic since it was made.
+type Stats struct {
+	Execs    int64 // programs started (Exec, Start), Prepare's included
+	Sent     int64 // bytes written to the board
+	Received int64 // bytes read from the board
+}
+
+// Stats returns the conn's traffic so far, for benchmarks and logs.
+func (c *Conn) Stats() Stats {
+	return Stats{Execs: c.execs, Sent: c.line.sent, Received: c.line.received}
 }
 
 // Open opens a serial device at baud (115200 when 0), 8N1, without moving
@@ -255,6 +268,7 @@ func (c *Conn) Start(ctx context.Context, code string) (*Run, error) {
 		return nil, err
 	}
 	start := time.Now()
+	c.execs++
 	if err := c.send(ctx, []byte(code)); err != nil {
 		c.fail(ctx, err)
 		c.log.Debug("exec failed to start", "bytes", len(code), "err", err)
