@@ -3,20 +3,24 @@
 // space. It sends short calls to helper functions it defines on the board,
 // and moves file contents as framed raw bytes. It knows nothing of FTP.
 //
-// This first version covers boards with a modern os module (ilistdir, stat,
-// statvfs) and binary stdin/stdout; the micro:bit's flat filesystem, the
-// board lock with segmented transfers, and per-chunk checksums come next.
+// This version covers boards with a modern os module (ilistdir, stat,
+// statvfs) and binary stdin/stdout; the micro:bit's flat filesystem and
+// per-chunk checksums come next.
 package boardfs
 
 import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
 	"io"
+	"io/fs"
+	"log/slog"
 	"path"
 	"strconv"
 	"strings"
@@ -32,6 +36,8 @@ var (
 	ErrNotSupported = errors.New("boardfs: not supported by this board")
 	ErrProtocol     = errors.New("boardfs: unexpected reply from the board")
 	ErrCorrupt      = errors.New("boardfs: data changed on the way")
+	ErrBusy         = errors.New("boardfs: board busy")
+	ErrNoSpace      = errors.New("boardfs: no space left on the board")
 )
 
 // chunk is the most file data a helper holds in board memory at once. Writes
@@ -125,16 +131,29 @@ type Entry struct {
 	ModTime time.Time
 }
 
-// FS is a board's filesystem. It is not safe for concurrent use yet.
+// Options tune an FS. The zero value works.
+type Options struct {
+	Logger *slog.Logger
+	// BusyWait is how long an operation waits for the board while other
+	// operations hold it before it gives up with ErrBusy (default 5 s).
+	BusyWait time.Duration
+}
+
+// FS is a board's filesystem. It is safe for concurrent use: operations
+// take turns on the board, in the order they asked, and long transfers give
+// the board up between segments.
 type FS struct {
 	conn  *repl.Conn
 	info  repl.Info
 	epoch time.Time
+	opts  Options
+	log   *slog.Logger
+	board chan struct{} // holds a token while an operation uses the board
 }
 
 // New detects what the board can do and installs the helpers. Make conn with
 // repl.Options{Prepare: boardfs.Prepare} so a reset board gets them again.
-func New(ctx context.Context, conn *repl.Conn) (*FS, error) {
+func New(ctx context.Context, conn *repl.Conn, opts Options) (*FS, error) {
 	info, err := conn.Info(ctx)
 	if err != nil {
 		return nil, fmt.Errorf("boardfs: %w", err)
@@ -142,12 +161,37 @@ func New(ctx context.Context, conn *repl.Conn) (*FS, error) {
 	if !info.StdinBuffer || !info.StdoutBuffer {
 		return nil, fmt.Errorf("%w: no binary stdin/stdout (%s on %s)", ErrNotSupported, info.Implementation, info.Platform)
 	}
-	f := &FS{conn: conn, info: info, epoch: time.Date(info.Epoch, 1, 1, 0, 0, 0, 0, time.UTC)}
+	if opts.BusyWait <= 0 {
+		opts.BusyWait = 5 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &FS{conn: conn, info: info, epoch: time.Date(info.Epoch, 1, 1, 0, 0, 0, 0, time.UTC),
+		opts: opts, log: log, board: make(chan struct{}, 1)}
 	if err := Prepare(ctx, conn); err != nil {
 		return nil, err
 	}
 	return f, nil
 }
+
+// acquire waits for the board, at most BusyWait. Waiters queue on the
+// channel in arrival order.
+func (f *FS) acquire(ctx context.Context) error {
+	t := time.NewTimer(f.opts.BusyWait)
+	defer t.Stop()
+	select {
+	case f.board <- struct{}{}:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("%w: another operation held it for %v", ErrBusy, f.opts.BusyWait)
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+func (f *FS) release() { <-f.board }
 
 // Prepare defines the helpers on the board; give it to repl.Options.Prepare
 // so a reset board gets them again.
@@ -164,8 +208,12 @@ func (f *FS) Stats() repl.Stats { return f.conn.Stats() }
 // Board says what the board is.
 func (f *FS) Board() repl.Info { return f.info }
 
-// call runs one helper call and maps the board's exceptions.
+// call runs one helper call, holding the board, and maps its exceptions.
 func (f *FS) call(ctx context.Context, op, p, code string) ([]byte, error) {
+	if err := f.acquire(ctx); err != nil {
+		return nil, fmt.Errorf("boardfs: %s %q: %w", op, p, err)
+	}
+	defer f.release()
 	out, err := f.conn.Exec(ctx, code)
 	if err != nil {
 		return out, f.wrap(op, p, err)
@@ -181,6 +229,8 @@ func (f *FS) wrap(op, p string, err error) error {
 			err = fmt.Errorf("%w: %w", ErrNotEmpty, err)
 		case 19, 22, 36: // ENODEV (no such mount), EINVAL, ENAMETOOLONG
 			err = fmt.Errorf("%w: %w", ErrBadName, err)
+		case 28: // ENOSPC
+			err = fmt.Errorf("%w: %w", ErrNoSpace, err)
 		}
 	}
 	return fmt.Errorf("boardfs: %s %q: %w", op, p, err)
@@ -297,12 +347,10 @@ func (f *FS) Hash(ctx context.Context, p string) ([]byte, error) {
 	return sum, nil
 }
 
-// Space returns the free and total bytes of the filesystem holding dir.
-func (f *FS) Space(ctx context.Context, dir string) (free, total int64, err error) {
-	if err := checkPath(dir); err != nil {
-		return 0, 0, err
-	}
-	out, err := f.call(ctx, "statvfs", dir, "s=os.statvfs("+pyStr(dir)+");print(s[0]*s[4],s[0]*s[2])")
+// Space returns the free and total bytes of the filesystem the board works
+// in (its current directory: / on most boards, /flash on a Pyboard).
+func (f *FS) Space(ctx context.Context) (free, total int64, err error) {
+	out, err := f.call(ctx, "statvfs", ".", "s=os.statvfs(os.getcwd());print(s[0]*s[4],s[0]*s[2])")
 	if err != nil {
 		return 0, 0, err
 	}
@@ -312,12 +360,15 @@ func (f *FS) Space(ctx context.Context, dir string) (free, total int64, err erro
 	return free, total, nil
 }
 
-// ReadFile copies p from offset to w, as framed raw bytes from one exec.
-func (f *FS) ReadFile(ctx context.Context, p string, offset int64, w io.Writer) (int64, error) {
-	if err := checkPath(p); err != nil {
-		return 0, err
+// readRange copies up to n bytes of p from offset to w, as framed raw bytes
+// from one exec, holding the board. Frames are at most 512 bytes, so a
+// frame header never starts with 0x04, the end of the helper's output.
+func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writer) (int64, error) {
+	if err := f.acquire(ctx); err != nil {
+		return 0, fmt.Errorf("boardfs: read %q: %w", p, err)
 	}
-	run, err := f.conn.Start(ctx, "_r("+pyStr(p)+","+strconv.FormatInt(offset, 10)+",1<<62)")
+	defer f.release()
+	run, err := f.conn.Start(ctx, "_r("+pyStr(p)+","+strconv.FormatInt(offset, 10)+","+strconv.FormatInt(n, 10)+")")
 	if err != nil {
 		return 0, f.wrap("read", p, err)
 	}
@@ -355,6 +406,85 @@ func (f *FS) ReadFile(ctx context.Context, p string, offset int64, w io.Writer) 
 	return total, f.finish(ctx, run, "read", p, nil)
 }
 
+// segment is how much one exec of a transfer moves before the board is
+// given up for other operations: 16 KB is 1.4 s at 115200 baud, so a
+// listing waits at most that long behind a download, and the exec overhead
+// (a few ms) stays under 1 % of the transfer.
+const segment = 16 * 1024
+
+// segmentTimeout bounds one segment's exec; a transfer's own context
+// (from Open or Create) may be short-lived, the transfer is not.
+const segmentTimeout = 2 * time.Minute
+
+// Open returns a reader of p from offset (for REST). It reads the file one
+// segment per exec, giving the board up between segments. ctx bounds the
+// first segment only; Close ends the transfer.
+func (f *FS) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
+	if err := checkPath(p); err != nil {
+		return nil, err
+	}
+	r := &reader{f: f, p: p, off: offset}
+	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	// Fetch the first segment now, so a missing file fails here.
+	if err := r.fetch(ctx); err != nil {
+		r.cancel()
+		return nil, err
+	}
+	return r, nil
+}
+
+type reader struct {
+	f      *FS
+	p      string
+	off    int64
+	buf    bytes.Buffer
+	eof    bool
+	ctx    context.Context
+	cancel context.CancelFunc
+}
+
+func (r *reader) fetch(ctx context.Context) error {
+	sctx, cancel := context.WithTimeout(ctx, segmentTimeout)
+	defer cancel()
+	n, err := r.f.readRange(sctx, r.p, r.off, segment, &r.buf)
+	r.off += n
+	if err != nil {
+		return err
+	}
+	r.eof = n < segment
+	return nil
+}
+
+func (r *reader) Read(p []byte) (int, error) {
+	if r.buf.Len() == 0 {
+		if r.eof {
+			return 0, io.EOF
+		}
+		if err := r.fetch(r.ctx); err != nil {
+			return 0, err
+		}
+		if r.buf.Len() == 0 {
+			return 0, io.EOF
+		}
+	}
+	return r.buf.Read(p)
+}
+
+func (r *reader) Close() error {
+	r.cancel()
+	return nil
+}
+
+// ReadFile copies p from offset to w.
+func (f *FS) ReadFile(ctx context.Context, p string, offset int64, w io.Writer) (int64, error) {
+	r, err := f.Open(ctx, p, offset)
+	if err != nil {
+		return 0, err
+	}
+	defer r.Close()
+	return io.Copy(w, r)
+}
+
 // finish reads the rest of a run's reply; a Python exception wins over the
 // local error that made us stop, since it says why.
 func (f *FS) finish(ctx context.Context, run *repl.Run, op, p string, local error) error {
@@ -368,81 +498,197 @@ func (f *FS) finish(ctx context.Context, run *repl.Run, op, p string, local erro
 	return nil
 }
 
-// WriteFile stores size bytes from r as p, atomically: they go to a
-// temporary file beside p, whose size and SHA-256 are checked on the board
-// before it replaces p. A failure leaves p as it was.
-func (f *FS) WriteFile(ctx context.Context, p string, r io.Reader, size int64) error {
+// Upload is a file being written. Create's uploads go to a temporary file
+// beside the target and replace it only on Commit, so the old file stays
+// whole until the new one is complete and checked.
+type Upload struct {
+	f         *FS
+	p, tmp    string
+	appending bool
+	base      int64 // the target's size before an append
+	buf       []byte
+	written   int64 // bytes sent to the board
+	hash      hash.Hash
+	started   bool // the board has the temporary file
+	done      bool
+	err       error // a failed segment: the upload cannot be committed
+}
+
+// Create starts an upload that replaces p when committed.
+func (f *FS) Create(ctx context.Context, p string) (*Upload, error) {
 	if err := checkPath(p); err != nil {
+		return nil, err
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	tmp := path.Join(path.Dir(p), "."+path.Base(p)+"."+hex.EncodeToString(rnd[:])+".ftpbridge")
+	return &Upload{f: f, p: p, tmp: tmp, hash: sha256.New()}, nil
+}
+
+// Append starts an upload that adds to p (creating it if absent). Appends
+// are written in place, so a failed one leaves part of its data.
+func (f *FS) Append(ctx context.Context, p string) (*Upload, error) {
+	if err := checkPath(p); err != nil {
+		return nil, err
+	}
+	u := &Upload{f: f, p: p, tmp: p, appending: true, started: true, hash: sha256.New()}
+	e, err := f.Stat(ctx, p)
+	switch {
+	case err == nil:
+		u.base = e.Size
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return nil, err
+	}
+	return u, nil
+}
+
+// Write buffers data and sends it to the board a segment at a time.
+func (u *Upload) Write(p []byte) (int, error) {
+	if u.done {
+		return 0, errors.New("boardfs: write to a finished upload")
+	}
+	if u.err != nil {
+		return 0, u.err
+	}
+	u.buf = append(u.buf, p...)
+	for len(u.buf) >= segment {
+		if err := u.flush(context.Background(), segment); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (u *Upload) flush(ctx context.Context, n int) error {
+	sctx, cancel := context.WithTimeout(ctx, segmentTimeout)
+	defer cancel()
+	if err := u.f.send(sctx, u.tmp, u.buf[:n], u.started); err != nil {
+		u.err = err
 		return err
 	}
-	tmp := path.Join(path.Dir(p), "."+path.Base(p)+".ftpbridge-upload")
-	sum, err := f.upload(ctx, tmp, r, size)
-	if err == nil {
-		err = f.verify(ctx, tmp, size, sum)
+	u.hash.Write(u.buf[:n])
+	u.written += int64(n)
+	u.started = true
+	u.buf = u.buf[n:]
+	return nil
+}
+
+// Commit sends what is left, checks the file on the board (size, and
+// SHA-256 where the board has hashlib) and puts it in place.
+func (u *Upload) Commit(ctx context.Context) error {
+	if u.done {
+		return errors.New("boardfs: upload already finished")
 	}
-	if err == nil {
-		err = f.Rename(ctx, tmp, p)
+	if u.err == nil && (len(u.buf) > 0 || !u.started) {
+		u.flush(ctx, len(u.buf))
+	}
+	err := u.err
+	if err == nil && !u.appending {
+		err = u.f.verify(ctx, u.tmp, u.written, u.hash.Sum(nil))
+		if err == nil {
+			err = u.f.Rename(ctx, u.tmp, u.p)
+		}
+	} else if err == nil {
+		var e Entry
+		if e, err = u.f.Stat(ctx, u.p); err == nil && e.Size != u.base+u.written {
+			err = fmt.Errorf("%w: %d bytes on the board, want %d", ErrCorrupt, e.Size, u.base+u.written)
+		}
 	}
 	if err != nil {
-		cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-		defer cancel()
-		_ = f.Remove(cctx, tmp)
-		return fmt.Errorf("boardfs: write %q: %w", p, err)
+		u.Abort(ctx)
+		return fmt.Errorf("boardfs: write %q: %w", u.p, err)
+	}
+	u.done = true
+	return nil
+}
+
+// Abort gives up the upload and removes its temporary file; the target
+// stays as it was.
+func (u *Upload) Abort(ctx context.Context) error {
+	if u.done {
+		return nil
+	}
+	u.done = true
+	if u.appending || !u.started {
+		return nil
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := u.f.Remove(actx, u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
 	}
 	return nil
 }
 
-func (f *FS) upload(ctx context.Context, tmp string, r io.Reader, size int64) ([]byte, error) {
-	run, err := f.conn.Start(ctx, "_w("+pyStr(tmp)+","+strconv.FormatInt(size, 10)+",0)")
+// Close aborts the upload unless it was committed.
+func (u *Upload) Close() error { return u.Abort(context.Background()) }
+
+// WriteFile stores size bytes from r as p, atomically.
+func (f *FS) WriteFile(ctx context.Context, p string, r io.Reader, size int64) error {
+	u, err := f.Create(ctx, p)
 	if err != nil {
-		return nil, f.wrap("upload", tmp, err)
+		return err
+	}
+	defer u.Close()
+	if n, err := io.Copy(u, io.LimitReader(r, size)); err != nil || n != size {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("boardfs: write %q: reading the data: %w", p, err)
+	}
+	return u.Commit(ctx)
+}
+
+// send appends data to the file at p (creating it unless appending), in
+// one exec, holding the board.
+func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) error {
+	if err := f.acquire(ctx); err != nil {
+		return fmt.Errorf("boardfs: upload %q: %w", p, err)
+	}
+	defer f.release()
+	mode := "0"
+	if appending {
+		mode = "1"
+	}
+	run, err := f.conn.Start(ctx, "_w("+pyStr(p)+","+strconv.Itoa(len(data))+","+mode+")")
+	if err != nil {
+		return f.wrap("upload", p, err)
 	}
 	// Not a byte of data goes out before the helper says it has the file
 	// open and interrupts off: if open fails, data sent after the traceback
 	// would reach the raw REPL as code.
 	reply := make([]byte, 1)
 	if _, err := io.ReadFull(run, reply); err != nil {
-		return nil, f.finish(ctx, run, "upload", tmp, err)
+		return f.finish(ctx, run, "upload", p, err)
 	}
 	if reply[0] != ack {
 		run.Unread(reply)
-		return nil, f.finish(ctx, run, "upload", tmp, fmt.Errorf("%w: %q instead of ready", ErrProtocol, reply))
+		return f.finish(ctx, run, "upload", p, fmt.Errorf("%w: %q instead of ready", ErrProtocol, reply))
 	}
-	h := sha256.New()
-	buf := make([]byte, chunk)
-	var sent, acked int64
-	var failed error
+	size := len(data)
+	sent, acked := 0, 0
 	for acked*chunk < size {
 		// Keep at most two chunks in flight.
 		for sent < size && sent-acked*chunk < 2*chunk {
-			n := int(min(int64(chunk), size-sent))
-			if _, err := io.ReadFull(r, buf[:n]); err != nil {
-				// The board waits for size bytes: it gets them, and the
-				// local failure is reported once it has them all.
-				failed = fmt.Errorf("reading the upload: %w", err)
-				clear(buf[:n])
+			n := min(chunk, size-sent)
+			if _, err := run.Write(data[sent : sent+n]); err != nil {
+				return f.finish(ctx, run, "upload", p, err)
 			}
-			h.Write(buf[:n])
-			if _, err := run.Write(buf[:n]); err != nil {
-				return nil, f.finish(ctx, run, "upload", tmp, err)
-			}
-			sent += int64(n)
+			sent += n
 		}
 		if _, err := io.ReadFull(run, reply); err != nil {
-			return nil, f.finish(ctx, run, "upload", tmp, err)
+			return f.finish(ctx, run, "upload", p, err)
 		}
 		switch reply[0] {
 		case ack, nak:
 			acked++
 		default:
 			run.Unread(reply)
-			return nil, f.finish(ctx, run, "upload", tmp, fmt.Errorf("%w: %q instead of an acknowledgement", ErrProtocol, reply))
+			return f.finish(ctx, run, "upload", p, fmt.Errorf("%w: %q instead of an acknowledgement", ErrProtocol, reply))
 		}
 	}
-	if err := f.finish(ctx, run, "upload", tmp, failed); err != nil {
-		return nil, err
-	}
-	return h.Sum(nil), nil
+	return f.finish(ctx, run, "upload", p, nil)
 }
 
 func (f *FS) verify(ctx context.Context, tmp string, size int64, sum []byte) error {

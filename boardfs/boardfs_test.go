@@ -27,13 +27,18 @@ var vmProfiles = []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266, boardte
 
 func start(t testing.TB, p boardtest.Profile, opts boardtest.Options) (*boardfs.FS, *boardtest.Board, string) {
 	t.Helper()
+	return startWith(t, p, opts, boardfs.Options{})
+}
+
+func startWith(t testing.TB, p boardtest.Profile, opts boardtest.Options, opts2 boardfs.Options) (*boardfs.FS, *boardtest.Board, string) {
+	t.Helper()
 	b := boardtest.Start(t, p, opts)
 	conn, err := repl.Open(context.Background(), b.Device, 115200, repl.Options{Prepare: boardfs.Prepare})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
-	f, err := boardfs.New(ctxFor(t, time.Minute), conn)
+	f, err := boardfs.New(ctxFor(t, time.Minute), conn, opts2)
 	if err != nil {
 		t.Fatalf("boardfs.New: %v", err)
 	}
@@ -173,7 +178,7 @@ func TestDirectoriesAndRenames(t *testing.T) {
 	if err := f.Remove(ctx, dir+"/missing"); !errors.Is(err, fs.ErrNotExist) {
 		t.Errorf("Remove of a missing file: %v, want fs.ErrNotExist", err)
 	}
-	if free, total, err := f.Space(ctx, "/"); err != nil || total <= 0 || free < 0 || free > total {
+	if free, total, err := f.Space(ctx); err != nil || total <= 0 || free < 0 || free > total {
 		t.Errorf("Space = %d, %d, %v", free, total, err)
 	}
 	for _, bad := range []string{"relative", "/a/../b", "/x\xff", "/nul\x00"} {
@@ -282,5 +287,56 @@ func TestListIsOneExec(t *testing.T) {
 	}
 	if n := f.Stats().Execs - before; n != 1 {
 		t.Errorf("List of 50 entries took %d execs, want 1", n)
+	}
+}
+
+// TestSessionsTakeTurns: a listing gets the board between the segments of a
+// long download, and an operation that cannot get the board in time gets
+// ErrBusy instead of waiting on.
+func TestSessionsTakeTurns(t *testing.T) {
+	f, b, dir := startWith(t, boardtest.ESP32, boardtest.Options{Baud: 115200}, boardfs.Options{BusyWait: 3 * time.Second})
+	ctx := ctxFor(t, 2*time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	big := random(96 * 1024) // about 8.5 s at 115200 baud
+	if err := os.WriteFile(hostPath(b, dir+"/big"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		var got bytes.Buffer
+		_, err := f.ReadFile(ctx, dir+"/big", 0, &got)
+		if err == nil && !bytes.Equal(got.Bytes(), big) {
+			err = errors.New("download differs")
+		}
+		done <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	start := time.Now()
+	if _, err := f.List(ctx, dir); err != nil {
+		t.Errorf("List during a download: %v", err)
+	}
+	if d := time.Since(start); d > 2500*time.Millisecond {
+		t.Errorf("List during a download took %v, want it between two segments", d)
+	}
+	select {
+	case err := <-done:
+		t.Errorf("the download ended (%v) before the listing was served between its segments", err)
+	default:
+	}
+	if err := <-done; err != nil {
+		t.Errorf("download: %v", err)
+	}
+
+	// Hold the board with one long exec: a 2 s upload segment.
+	slow, _, sdir := startWith(t, boardtest.ESP32, boardtest.Options{Baud: 115200}, boardfs.Options{BusyWait: 300 * time.Millisecond})
+	if err := slow.Mkdir(ctx, sdir); err != nil {
+		t.Fatal(err)
+	}
+	go slow.WriteFile(ctx, sdir+"/x", bytes.NewReader(random(16*1024)), 16*1024)
+	time.Sleep(300 * time.Millisecond)
+	if _, err := slow.List(ctx, sdir); !errors.Is(err, boardfs.ErrBusy) {
+		t.Errorf("List while the board is held past BusyWait: %v, want ErrBusy", err)
 	}
 }
