@@ -14,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+	"unicode/utf8"
 	"time"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
@@ -339,4 +340,35 @@ func TestSessionsTakeTurns(t *testing.T) {
 	if _, err := slow.List(ctx, sdir); !errors.Is(err, boardfs.ErrBusy) {
 		t.Errorf("List while the board is held past BusyWait: %v, want ErrBusy", err)
 	}
+}
+
+// FuzzPyStrOnBoard sends names through pyStr to a real board and back
+// through the listing's hex: any valid name survives exactly.
+func FuzzPyStrOnBoard(f *testing.F) {
+	for _, s := range []string{"plain", "it's", "a\\b", "new\nline", "\x03\x04", "日本語", "'''", strings.Repeat("z", 100)} {
+		f.Add(s)
+	}
+	fsys, b, dir := start(f, boardtest.ESP32, boardtest.Options{})
+	ctx := ctxFor(f, 10*time.Minute)
+	if err := fsys.Mkdir(ctx, dir); err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, name string) {
+		if name == "" || name == "." || name == ".." || strings.ContainsAny(name, "/\x00") || !utf8.ValidString(name) || len(name) > 200 {
+			t.Skip("not a single valid file name")
+		}
+		p := dir + "/" + name
+		if err := os.WriteFile(filepath.Join(hostPath(b, dir), name), []byte("x"), 0o644); err != nil {
+			t.Skip("the host cannot hold this name")
+		}
+		defer os.Remove(filepath.Join(hostPath(b, dir), name))
+		e, err := fsys.Stat(ctx, p)
+		if err != nil || e.Size != 1 {
+			t.Fatalf("Stat(%q) = %+v, %v", p, e, err)
+		}
+		entries, err := fsys.List(ctx, dir)
+		if err != nil || len(entries) != 1 || entries[0].Name != name {
+			t.Fatalf("List = %+v, %v, want just %q", entries, err, name)
+		}
+	})
 }

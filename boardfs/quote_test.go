@@ -1,0 +1,74 @@
+package boardfs
+
+import (
+	"strings"
+	"testing"
+)
+
+func TestPyStr(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"", `b''.decode()`},
+		{"/main.py", `b'/main.py'.decode()`},
+		{"it's", `b'it\x27s'.decode()`},
+		{`a\b`, `b'a\x5cb'.decode()`},
+		{"a\nb\x04", `b'a\x0ab\x04'.decode()`},
+		{"€", `b'\xe2\x82\xac'.decode()`},
+	}
+	for _, tt := range tests {
+		if got := pyStr(tt.in); got != tt.want {
+			t.Errorf("pyStr(%q) = %s, want %s", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzPyStr checks what makes the literal safe whatever the name: it is one
+// bytes literal, with nothing but printable ASCII inside, no quote or
+// backslash that is not part of an escape. TestHostileNames and
+// FuzzPyStrOnBoard prove the board decodes it back to the same name.
+func FuzzPyStr(f *testing.F) {
+	for _, s := range []string{"", "a'b", `\'`, "'''", "\x00\x03\x04", "日本", "\xff\xfe"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		lit := pyStr(s)
+		body, ok := strings.CutPrefix(lit, "b'")
+		if !ok {
+			t.Fatalf("pyStr(%q) = %s: not a bytes literal", s, lit)
+		}
+		body, ok = strings.CutSuffix(body, "'.decode()")
+		if !ok {
+			t.Fatalf("pyStr(%q) = %s: no decode", s, lit)
+		}
+		var decoded []byte
+		for i := 0; i < len(body); i++ {
+			c := body[i]
+			if c < 0x20 || c >= 0x7f || c == '\'' {
+				t.Fatalf("pyStr(%q) = %s: raw byte %#x inside the literal", s, lit, c)
+			}
+			if c == '\\' {
+				if i+3 >= len(body) || body[i+1] != 'x' {
+					t.Fatalf("pyStr(%q) = %s: a backslash that is not a \\x escape", s, lit)
+				}
+				var v byte
+				for _, h := range body[i+2 : i+4] {
+					v <<= 4
+					switch {
+					case h >= '0' && h <= '9':
+						v |= byte(h - '0')
+					case h >= 'a' && h <= 'f':
+						v |= byte(h-'a') + 10
+					default:
+						t.Fatalf("pyStr(%q) = %s: bad escape", s, lit)
+					}
+				}
+				decoded = append(decoded, v)
+				i += 3
+				continue
+			}
+			decoded = append(decoded, c)
+		}
+		if string(decoded) != s {
+			t.Errorf("pyStr(%q) decodes to %q", s, decoded)
+		}
+	})
+}
