@@ -14,8 +14,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
-	"unicode/utf8"
 	"time"
+	"unicode/utf8"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
 	"github.com/ftpbridge/ftpbridge/repl"
