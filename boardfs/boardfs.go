@@ -55,6 +55,9 @@ const (
 
 // helpers are defined on the board once per interpreter (repl's Prepare).
 // No f-strings and nothing newer than MicroPython 1.9 in the syntax.
+// _mv removes an existing target only when the rename failed with EEXIST
+// (FAT refuses to rename over a file; littlefs and POSIX replace it), so a
+// rename that fails for another reason never costs the target.
 const helpers = `import os,sys
 def _h(s):
  return ''.join(['%02x'%c for c in s.encode()])
@@ -106,8 +109,21 @@ def _w(p,n,a):
 def _mv(a,b):
  try:
   os.rename(a,b)
- except OSError:
+ except OSError as e:
+  if e.args[0]!=17:
+   raise
   os.remove(b);os.rename(a,b)
+def _cp(a,b):
+ m=memoryview(bytearray(512))
+ f=open(a,'rb');g=open(b,'wb')
+ try:
+  while 1:
+   k=f.readinto(m)
+   if not k:
+    break
+   g.write(m[:k])
+ finally:
+  f.close();g.close()
 def _sha(p):
  import hashlib
  h=hashlib.sha256();m=memoryview(bytearray(512))
@@ -316,7 +332,9 @@ func (f *FS) RemoveDir(ctx context.Context, p string) error {
 	return err
 }
 
-// Rename moves from to to, replacing an existing file at to.
+// Rename moves from to to, replacing an existing file at to. A file moved
+// between two mounts (a Pyboard's /flash and /sd), which the board refuses
+// to rename, is copied, checked and then deleted.
 func (f *FS) Rename(ctx context.Context, from, to string) error {
 	if err := checkPath(from); err != nil {
 		return err
@@ -325,7 +343,47 @@ func (f *FS) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	_, err := f.call(ctx, "rename", from, "_mv("+pyStr(from)+","+pyStr(to)+")")
+	var pe *repl.PyError
+	if err != nil && errors.As(err, &pe) && (pe.Errno == 1 || pe.Errno == 18) && topDir(from) != topDir(to) {
+		return f.moveAcross(ctx, from, to)
+	}
 	return err
+}
+
+func topDir(p string) string {
+	first, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	return first
+}
+
+func (f *FS) moveAcross(ctx context.Context, from, to string) error {
+	src, err := f.Stat(ctx, from)
+	if err != nil {
+		return err
+	}
+	if src.IsDir {
+		return fmt.Errorf("boardfs: rename %q: %w (a directory across mounts)", from, ErrNotSupported)
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	tmp := path.Join(path.Dir(to), "."+path.Base(to)+"."+hex.EncodeToString(rnd[:])+".ftpbridge")
+	if _, err := f.call(ctx, "copy", from, "_cp("+pyStr(from)+","+pyStr(tmp)+")"); err != nil {
+		f.Remove(context.WithoutCancel(ctx), tmp)
+		return err
+	}
+	var want []byte
+	if f.info.SHA256 {
+		if want, err = f.Hash(ctx, from); err != nil {
+			return err
+		}
+	}
+	if err := f.verify(ctx, tmp, src.Size, want); err != nil {
+		f.Remove(context.WithoutCancel(ctx), tmp)
+		return err
+	}
+	if err := f.Rename(ctx, tmp, to); err != nil {
+		return err
+	}
+	return f.Remove(ctx, from)
 }
 
 // Hash returns the SHA-256 of a file, computed on the board.

@@ -372,3 +372,28 @@ func FuzzPyStrOnBoard(f *testing.F) {
 		}
 	})
 }
+
+func TestPyboardMounts(t *testing.T) {
+	f, b, _ := start(t, boardtest.Pyboard, boardtest.Options{})
+	ctx := ctxFor(t, time.Minute)
+	data := random(3000)
+	if err := f.WriteFile(ctx, "/flash/a.bin", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Rename(ctx, "/flash/a.bin", "/sd/b.bin"); err != nil {
+		t.Fatalf("Rename across mounts: %v", err)
+	}
+	if got, err := os.ReadFile(filepath.Join(b.Root, "sd", "b.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("sd/b.bin = %d bytes, %v", len(got), err)
+	}
+	if _, err := os.Stat(filepath.Join(b.Root, "flash", "a.bin")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("flash/a.bin still there after the move: %v", err)
+	}
+	if err := f.WriteFile(ctx, "/top.bin", bytes.NewReader(data), int64(len(data))); !errors.Is(err, boardfs.ErrBadName) {
+		t.Errorf("creating a file in / (the VFS root): %v, want ErrBadName", err)
+	}
+	entries, err := f.List(ctx, "/")
+	if err != nil || len(entries) != 2 {
+		t.Errorf("List(/) = %+v, %v, want the two mounts", entries, err)
+	}
+}
