@@ -3,9 +3,9 @@
 // space. It sends short calls to helper functions it defines on the board,
 // and moves file contents as framed raw bytes. It knows nothing of FTP.
 //
-// This version covers boards with a modern os module (ilistdir, stat,
-// statvfs) and binary stdin/stdout; the micro:bit's flat filesystem and
-// per-chunk checksums come next.
+// Boards with a modern os module (ilistdir, stat, statvfs) and binary
+// stdin/stdout move raw bytes; the micro:bit's flat filesystem is handled in
+// flat.go, as text.
 package boardfs
 
 import (
@@ -165,6 +165,7 @@ type FS struct {
 	opts  Options
 	log   *slog.Logger
 	board chan struct{} // holds a token while an operation uses the board
+	flat  bool          // the micro:bit's filesystem: no directories, text only
 }
 
 // New detects what the board can do and installs the helpers. Make conn with
@@ -174,9 +175,6 @@ func New(ctx context.Context, conn *repl.Conn, opts Options) (*FS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("boardfs: %w", err)
 	}
-	if !info.StdinBuffer || !info.StdoutBuffer {
-		return nil, fmt.Errorf("%w: no binary stdin/stdout (%s on %s)", ErrNotSupported, info.Implementation, info.Platform)
-	}
 	if opts.BusyWait <= 0 {
 		opts.BusyWait = 5 * time.Second
 	}
@@ -185,7 +183,7 @@ func New(ctx context.Context, conn *repl.Conn, opts Options) (*FS, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	f := &FS{conn: conn, info: info, epoch: time.Date(info.Epoch, 1, 1, 0, 0, 0, 0, time.UTC),
-		opts: opts, log: log, board: make(chan struct{}, 1)}
+		opts: opts, log: log, board: make(chan struct{}, 1), flat: !info.StdinBuffer || !info.StdoutBuffer}
 	if err := Prepare(ctx, conn); err != nil {
 		return nil, err
 	}
@@ -212,7 +210,17 @@ func (f *FS) release() { <-f.board }
 // Prepare defines the helpers on the board; give it to repl.Options.Prepare
 // so a reset board gets them again.
 func Prepare(ctx context.Context, c *repl.Conn) error {
-	if _, err := c.Exec(ctx, helpers); err != nil {
+	// Boards without binary stdin (the micro:bit) get the small text-only
+	// helpers: the full set would not fit in their heap.
+	out, err := c.Exec(ctx, "import sys\nprint(hasattr(sys,'stdin') and hasattr(sys.stdin,'buffer'))")
+	if err != nil {
+		return fmt.Errorf("boardfs: install helpers: %w", err)
+	}
+	code := helpers
+	if strings.TrimSpace(string(out)) != "True" {
+		code = flatHelpers
+	}
+	if _, err := c.Exec(ctx, code); err != nil {
 		return fmt.Errorf("boardfs: install helpers: %w", err)
 	}
 	return nil
@@ -265,10 +273,18 @@ func (f *FS) List(ctx context.Context, dir string) ([]Entry, error) {
 	if err := checkPath(dir); err != nil {
 		return nil, err
 	}
+	if f.flat {
+		return f.flatList(ctx, dir)
+	}
 	out, err := f.call(ctx, "list", dir, "_l("+pyStr(dir)+")")
 	if err != nil {
 		return nil, err
 	}
+	return f.parseList(out)
+}
+
+// parseList reads the helpers' listing: hex name, is-dir, size, mtime.
+func (f *FS) parseList(out []byte) ([]Entry, error) {
 	var entries []Entry
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -298,6 +314,9 @@ func (f *FS) Stat(ctx context.Context, p string) (Entry, error) {
 	if err := checkPath(p); err != nil {
 		return Entry{}, err
 	}
+	if f.flat {
+		return f.flatStat(ctx, p)
+	}
 	out, err := f.call(ctx, "stat", p, "print(_t("+pyStr(p)+"))")
 	if err != nil {
 		return Entry{}, err
@@ -310,6 +329,9 @@ func (f *FS) Mkdir(ctx context.Context, p string) error {
 	if err := checkPath(p); err != nil {
 		return err
 	}
+	if f.flat {
+		return fmt.Errorf("boardfs: mkdir %q: %w (no directories)", p, ErrNotSupported)
+	}
 	_, err := f.call(ctx, "mkdir", p, "os.mkdir("+pyStr(p)+")")
 	return err
 }
@@ -319,7 +341,21 @@ func (f *FS) Remove(ctx context.Context, p string) error {
 	if err := checkPath(p); err != nil {
 		return err
 	}
-	_, err := f.call(ctx, "remove", p, "os.remove("+pyStr(p)+")")
+	target := p
+	if f.flat {
+		name, err := flatName(p)
+		if err != nil {
+			return err
+		}
+		target = name
+	}
+	_, err := f.call(ctx, "remove", p, "os.remove("+pyStr(target)+")")
+	if f.flat && err != nil {
+		// The micro:bit says "file not found" without an errno.
+		if _, serr := f.flatStat(ctx, p); errors.Is(serr, fs.ErrNotExist) {
+			return fmt.Errorf("boardfs: remove %q: %w", p, fs.ErrNotExist)
+		}
+	}
 	return err
 }
 
@@ -327,6 +363,9 @@ func (f *FS) Remove(ctx context.Context, p string) error {
 func (f *FS) RemoveDir(ctx context.Context, p string) error {
 	if err := checkPath(p); err != nil {
 		return err
+	}
+	if f.flat {
+		return fmt.Errorf("boardfs: rmdir %q: %w (no directories)", p, ErrNotSupported)
 	}
 	_, err := f.call(ctx, "rmdir", p, "os.rmdir("+pyStr(p)+")")
 	return err
@@ -341,6 +380,9 @@ func (f *FS) Rename(ctx context.Context, from, to string) error {
 	}
 	if err := checkPath(to); err != nil {
 		return err
+	}
+	if f.flat {
+		return f.flatRename(ctx, from, to)
 	}
 	_, err := f.call(ctx, "rename", from, "_mv("+pyStr(from)+","+pyStr(to)+")")
 	var pe *repl.PyError
@@ -408,6 +450,9 @@ func (f *FS) Hash(ctx context.Context, p string) ([]byte, error) {
 // Space returns the free and total bytes of the filesystem the board works
 // in (its current directory: / on most boards, /flash on a Pyboard).
 func (f *FS) Space(ctx context.Context) (free, total int64, err error) {
+	if f.flat {
+		return 0, 0, fmt.Errorf("boardfs: free space: %w (no statvfs)", ErrNotSupported)
+	}
 	out, err := f.call(ctx, "statvfs", ".", "s=os.statvfs(os.getcwd());print(s[0]*s[4],s[0]*s[2])")
 	if err != nil {
 		return 0, 0, err
@@ -422,6 +467,9 @@ func (f *FS) Space(ctx context.Context) (free, total int64, err error) {
 // from one exec, holding the board. Frames are at most 512 bytes, so a
 // frame header never starts with 0x04, the end of the helper's output.
 func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writer) (int64, error) {
+	if f.flat {
+		return f.flatRead(ctx, p, offset, n, w)
+	}
 	if err := f.acquire(ctx); err != nil {
 		return 0, fmt.Errorf("boardfs: read %q: %w", p, err)
 	}
@@ -580,6 +628,12 @@ func (f *FS) Create(ctx context.Context, p string) (*Upload, error) {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	tmp := path.Join(path.Dir(p), "."+path.Base(p)+"."+hex.EncodeToString(rnd[:])+".ftpbridge")
+	if f.flat {
+		if _, err := flatName(p); err != nil {
+			return nil, err
+		}
+		tmp = "/.ftpbridge-" + hex.EncodeToString(rnd[:])
+	}
 	return &Upload{f: f, p: p, tmp: tmp, hash: sha256.New()}, nil
 }
 
@@ -588,6 +642,9 @@ func (f *FS) Create(ctx context.Context, p string) (*Upload, error) {
 func (f *FS) Append(ctx context.Context, p string) (*Upload, error) {
 	if err := checkPath(p); err != nil {
 		return nil, err
+	}
+	if f.flat {
+		return nil, fmt.Errorf("boardfs: append %q: %w (files open only for writing anew)", p, ErrNotSupported)
 	}
 	u := &Upload{f: f, p: p, tmp: p, appending: true, started: true, hash: sha256.New()}
 	e, err := f.Stat(ctx, p)
@@ -642,6 +699,9 @@ func (u *Upload) Commit(ctx context.Context) error {
 		u.flush(ctx, len(u.buf))
 	}
 	err := u.err
+	if err == nil && u.f.flat {
+		err = u.f.flatClose(ctx, u.tmp)
+	}
 	if err == nil && !u.appending {
 		err = u.f.verify(ctx, u.tmp, u.written, u.hash.Sum(nil))
 		if err == nil {
@@ -673,6 +733,9 @@ func (u *Upload) Abort(ctx context.Context) error {
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
+	if u.f.flat {
+		u.f.flatClose(actx, u.tmp)
+	}
 	if err := u.f.Remove(actx, u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -701,6 +764,9 @@ func (f *FS) WriteFile(ctx context.Context, p string, r io.Reader, size int64) e
 // send appends data to the file at p (creating it unless appending), in
 // one exec, holding the board.
 func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) error {
+	if f.flat {
+		return f.flatSend(ctx, p, data, appending)
+	}
 	if err := f.acquire(ctx); err != nil {
 		return fmt.Errorf("boardfs: upload %q: %w", p, err)
 	}

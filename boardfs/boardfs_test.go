@@ -397,3 +397,67 @@ func TestPyboardMounts(t *testing.T) {
 		t.Errorf("List(/) = %+v, %v, want the two mounts", entries, err)
 	}
 }
+
+// TestMicrobitFlatFiles runs the operations the micro:bit's flat
+// filesystem has, on its real firmware.
+func TestMicrobitFlatFiles(t *testing.T) {
+	f, _, _ := start(t, boardtest.Microbit, boardtest.Options{Baud: 115200})
+	ctx := ctxFor(t, 3*time.Minute)
+	for _, size := range []int{0, 1, 500} {
+		data := random(size)
+		name := "/f" + strings.Repeat("x", size%5) + ".bin"
+		if err := f.WriteFile(ctx, name, bytes.NewReader(data), int64(size)); err != nil {
+			t.Fatalf("WriteFile(%d bytes): %v", size, err)
+		}
+		var back bytes.Buffer
+		if _, err := f.ReadFile(ctx, name, 0, &back); err != nil || !bytes.Equal(back.Bytes(), data) {
+			t.Errorf("ReadFile(%d bytes): %v, equal %v", size, err, bytes.Equal(back.Bytes(), data))
+		}
+		if size > 10 {
+			back.Reset()
+			if _, err := f.ReadFile(ctx, name, 7, &back); err != nil || !bytes.Equal(back.Bytes(), data[7:]) {
+				t.Errorf("ReadFile from offset 7: %v", err)
+			}
+		}
+		if e, err := f.Stat(ctx, name); err != nil || e.Size != int64(size) {
+			t.Errorf("Stat = %+v, %v, want %d bytes", e, err, size)
+		}
+	}
+	for _, name := range []string{`it's`, `a\b`, "sp ace", "ünï"} {
+		if err := f.WriteFile(ctx, "/"+name, strings.NewReader(name), int64(len(name))); err != nil {
+			t.Errorf("WriteFile(%q): %v", name, err)
+		}
+	}
+	if err := f.Rename(ctx, "/f.bin", "/g.bin"); err != nil {
+		t.Errorf("Rename: %v", err)
+	}
+	entries, err := f.List(ctx, "/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name)
+	}
+	sort.Strings(names)
+	if want := "a\\b/fx.bin/g.bin/it's/sp ace/ünï"; strings.Join(names, "/") != want {
+		t.Errorf("List = %q, want %q", names, strings.Split(want, "/"))
+	}
+	for _, n := range names {
+		if strings.HasPrefix(n, ".ftpbridge") {
+			t.Errorf("temporary file %q left behind", n)
+		}
+	}
+	if err := f.Remove(ctx, "/g.bin"); err != nil {
+		t.Errorf("Remove: %v", err)
+	}
+	if _, err := f.Stat(ctx, "/g.bin"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Stat of a removed file: %v, want fs.ErrNotExist", err)
+	}
+	if err := f.Remove(ctx, "/missing"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("Remove of a missing file: %v, want fs.ErrNotExist", err)
+	}
+	if err := f.Mkdir(ctx, "/d"); !errors.Is(err, boardfs.ErrNotSupported) {
+		t.Errorf("Mkdir: %v, want ErrNotSupported", err)
+	}
+}

@@ -9,15 +9,15 @@ import (
 )
 
 // pyStr returns a Python expression for s that every MicroPython accepts,
-// from the micro:bit's 1.9.2 on: a bytes literal of s's UTF-8, decoded on the
-// board. Only printable ASCII other than quote and backslash stays literal;
+// from the micro:bit's 1.9.2 on (whose bytes have no decode): a bytes literal
+// of s's UTF-8, made a str on the board. Only printable ASCII other than quote and backslash stays literal;
 // every other byte is a \x escape, so no name can end the literal, start a
 // new statement, or carry a control byte (0x03, 0x04) that the raw REPL would
 // act on. This is the one place where a Go string becomes Python source.
 func pyStr(s string) string {
 	var b strings.Builder
 	b.Grow(len(s) + 16)
-	b.WriteString("b'")
+	b.WriteString("str(b'")
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		if c >= 0x20 && c < 0x7f && c != '\'' && c != '\\' {
@@ -26,7 +26,7 @@ func pyStr(s string) string {
 		}
 		fmt.Fprintf(&b, "\\x%02x", c)
 	}
-	b.WriteString("'.decode()")
+	b.WriteString("','utf8')")
 	return b.String()
 }
 

@@ -7,12 +7,12 @@ import (
 
 func TestPyStr(t *testing.T) {
 	tests := []struct{ in, want string }{
-		{"", `b''.decode()`},
-		{"/main.py", `b'/main.py'.decode()`},
-		{"it's", `b'it\x27s'.decode()`},
-		{`a\b`, `b'a\x5cb'.decode()`},
-		{"a\nb\x04", `b'a\x0ab\x04'.decode()`},
-		{"€", `b'\xe2\x82\xac'.decode()`},
+		{"", `str(b'','utf8')`},
+		{"/main.py", `str(b'/main.py','utf8')`},
+		{"it's", `str(b'it\x27s','utf8')`},
+		{`a\b`, `str(b'a\x5cb','utf8')`},
+		{"a\nb\x04", `str(b'a\x0ab\x04','utf8')`},
+		{"€", `str(b'\xe2\x82\xac','utf8')`},
 	}
 	for _, tt := range tests {
 		if got := pyStr(tt.in); got != tt.want {
@@ -31,11 +31,11 @@ func FuzzPyStr(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		lit := pyStr(s)
-		body, ok := strings.CutPrefix(lit, "b'")
+		body, ok := strings.CutPrefix(lit, "str(b'")
 		if !ok {
 			t.Fatalf("pyStr(%q) = %s: not a bytes literal", s, lit)
 		}
-		body, ok = strings.CutSuffix(body, "'.decode()")
+		body, ok = strings.CutSuffix(body, "','utf8')")
 		if !ok {
 			t.Fatalf("pyStr(%q) = %s: no decode", s, lit)
 		}
