@@ -1,0 +1,137 @@
+package main
+
+import (
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/ftpbridge/ftpbridge/ftpdriver"
+)
+
+// envPrefix: every flag can also come from FTPBRIDGE_<FLAG> (dashes become
+// underscores), for service managers and containers. A flag on the command
+// line wins.
+const envPrefix = "FTPBRIDGE_"
+
+func envName(flag string) string {
+	return envPrefix + strings.ToUpper(strings.ReplaceAll(flag, "-", "_"))
+}
+
+// applyEnv sets each flag of cmd the command line left alone from its
+// environment variable.
+func applyEnv(cmd *cobra.Command, lookup func(string) (string, bool)) error {
+	var errs []error
+	cmd.Flags().VisitAll(func(f *pflag.Flag) {
+		if f.Changed || f.Name == "help" {
+			return
+		}
+		v, ok := lookup(envName(f.Name))
+		if !ok {
+			return
+		}
+		if err := cmd.Flags().Set(f.Name, v); err != nil {
+			errs = append(errs, fmt.Errorf("%s=%q: %w", envName(f.Name), v, err))
+		}
+	})
+	if len(errs) > 0 {
+		return usagef("%v", errs[0])
+	}
+	return nil
+}
+
+// lineFlags say how to reach the board's serial line.
+type lineFlags struct {
+	baud     int
+	busyWait time.Duration
+}
+
+func (f *lineFlags) AddToCommand(cmd *cobra.Command) {
+	cmd.Flags().IntVar(&f.baud, "baud", 115200, "serial line rate (native-USB boards ignore it)")
+	cmd.Flags().DurationVar(&f.busyWait, "busy-wait", 5*time.Second,
+		"how long a request waits for the board while another one uses it, before the client is told to try again")
+}
+
+// serverFlags say how FTP clients reach the bridge and what they may do.
+type serverFlags struct {
+	listen       string
+	user         string
+	password     string
+	readOnly     bool
+	passivePorts portRangeValue
+	tlsCert      string
+	tlsKey       string
+}
+
+func (f *serverFlags) AddToCommand(cmd *cobra.Command) {
+	fl := cmd.Flags()
+	fl.StringVar(&f.listen, "listen", "127.0.0.1:2121", "address to serve FTP on")
+	fl.StringVar(&f.user, "user", "", "user name clients must log in with (with --password; both unset: anyone may log in)")
+	fl.StringVar(&f.password, "password", "", "password clients must log in with")
+	fl.BoolVar(&f.readOnly, "read-only", false, "refuse every change to the board's files")
+	fl.Var(&f.passivePorts, "passive-ports", "port range for passive data connections, e.g. 50000-50100 (default: any)")
+	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate for explicit FTPS (AUTH TLS), with --tls-key")
+	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
+}
+
+// check refuses combinations that cannot work or would be unsafe.
+func (f *serverFlags) check() error {
+	if (f.user == "") != (f.password == "") {
+		return usagef("--user and --password go together: give both, or neither for anonymous access")
+	}
+	if (f.tlsCert == "") != (f.tlsKey == "") {
+		return usagef("--tls-cert and --tls-key go together")
+	}
+	host, _, err := net.SplitHostPort(f.listen)
+	if err != nil {
+		return usagef("--listen %q: %v", f.listen, err)
+	}
+	if f.user == "" && !isLoopback(host) {
+		return usagef("refusing to listen on %s without --user and --password: "+
+			"anyone who can reach that address could read, change and delete the board's files. "+
+			"Set credentials (and --tls-cert/--tls-key, since plain FTP sends them in clear), "+
+			"or listen on 127.0.0.1", f.listen)
+	}
+	return nil
+}
+
+// isLoopback reports whether host only ever means this machine. An empty
+// host means every interface, and a name other than localhost could
+// resolve anywhere.
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+// portRangeValue is --passive-ports as a pflag.Value: "50000-50100".
+type portRangeValue ftpdriver.PortRange
+
+func (v *portRangeValue) String() string {
+	if ftpdriver.PortRange(*v).IsZero() {
+		return ""
+	}
+	return fmt.Sprintf("%d-%d", v.Start, v.End)
+}
+
+func (v *portRangeValue) Set(s string) error {
+	lo, hi, ok := strings.Cut(s, "-")
+	if !ok {
+		return fmt.Errorf("want FIRST-LAST, e.g. 50000-50100")
+	}
+	start, err1 := strconv.Atoi(strings.TrimSpace(lo))
+	end, err2 := strconv.Atoi(strings.TrimSpace(hi))
+	if err1 != nil || err2 != nil || start < 1 || end > 65535 || start > end {
+		return fmt.Errorf("want FIRST-LAST with 1 <= FIRST <= LAST <= 65535")
+	}
+	*v = portRangeValue{Start: start, End: end}
+	return nil
+}
+
+func (v *portRangeValue) Type() string { return "range" }

@@ -1,0 +1,60 @@
+// Command ftpbridge serves a MicroPython board's files to any FTP client:
+// it talks to the board's raw REPL over the serial line, so nothing is
+// installed on the board and no network is needed on it.
+//
+//	ftpbridge [PORT]      serve the board on PORT (found by USB id if omitted)
+//	ftpbridge ports       list serial ports and the boards they look like
+//	ftpbridge version     print the version
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// Exit codes.
+const (
+	exitOK    = 0
+	exitError = 1 // the bridge could not do its job
+	exitUsage = 2 // bad flags or arguments
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	level := new(slog.LevelVar)
+	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	a := &app{log: log, level: level, lookupEnv: os.LookupEnv, listPorts: listSerialPorts}
+	err := newRootCmd(a).ExecuteContext(ctx)
+	stop()
+	os.Exit(exitCode(err))
+}
+
+// exitCode maps what the command returned to the process's exit status,
+// printing the error: cobra is told not to (SilenceErrors) so that it is
+// printed once, here.
+func exitCode(err error) int {
+	if err == nil {
+		return exitOK
+	}
+	fmt.Fprintln(os.Stderr, "ftpbridge:", err)
+	var ue *usageError
+	if errors.As(err, &ue) {
+		return exitUsage
+	}
+	return exitError
+}
+
+// usageError marks errors in how ftpbridge was called.
+type usageError struct{ err error }
+
+func (e *usageError) Error() string { return e.err.Error() }
+func (e *usageError) Unwrap() error { return e.err }
+
+func usagef(format string, args ...any) error {
+	return &usageError{fmt.Errorf(format, args...)}
+}

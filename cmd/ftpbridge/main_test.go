@@ -1,0 +1,273 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
+)
+
+// lockedBuffer collects log output written from several goroutines.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// testApp returns an app whose environment and serial ports are the
+// test's, and whose logs go to logs.
+func testApp(env map[string]string, ports []serialPort, logs io.Writer) *app {
+	level := new(slog.LevelVar)
+	return &app{
+		log:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})),
+		level:     level,
+		lookupEnv: func(k string) (string, bool) { v, ok := env[k]; return v, ok },
+		listPorts: func() ([]serialPort, error) { return ports, nil },
+	}
+}
+
+// run executes ftpbridge with args and returns its output and error.
+func run(t *testing.T, a *app, args ...string) (string, error) {
+	t.Helper()
+	cmd := newRootCmd(a)
+	var out bytes.Buffer
+	cmd.SetOut(&out)
+	cmd.SetErr(&out)
+	cmd.SetArgs(args)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	err := cmd.ExecuteContext(ctx)
+	return out.String(), err
+}
+
+func TestServeFlags(t *testing.T) {
+	noBoard := "no MicroPython board found"
+	tests := []struct {
+		name    string
+		args    []string
+		env     map[string]string
+		wantErr string // substring; noBoard means the flags were accepted
+		usage   bool
+	}{
+		{"defaults", nil, nil, noBoard, false},
+		{"all interfaces without credentials", []string{"--listen", "0.0.0.0:2121"}, nil, "refusing to listen on 0.0.0.0:2121 without --user and --password", true},
+		{"empty host without credentials", []string{"--listen", ":2121"}, nil, "refusing to listen", true},
+		{"LAN address without credentials", []string{"--listen", "192.168.1.5:21"}, nil, "refusing to listen", true},
+		{"hostname without credentials", []string{"--listen", "myhost:21"}, nil, "refusing to listen", true},
+		{"IPv6 loopback", []string{"--listen", "[::1]:2121"}, nil, noBoard, false},
+		{"localhost", []string{"--listen", "localhost:2121"}, nil, noBoard, false},
+		{"all interfaces with credentials", []string{"--listen", "0.0.0.0:2121", "--user", "me", "--password", "pw"}, nil, noBoard, false},
+		{"listen from the environment", nil, map[string]string{"FTPBRIDGE_LISTEN": "0.0.0.0:2121"}, "refusing to listen", true},
+		{"credentials from the environment", []string{"--listen", "0.0.0.0:2121"}, map[string]string{"FTPBRIDGE_USER": "me", "FTPBRIDGE_PASSWORD": "pw"}, noBoard, false},
+		{"command line beats environment", []string{"--listen", "127.0.0.1:2121"}, map[string]string{"FTPBRIDGE_LISTEN": "0.0.0.0:2121"}, noBoard, false},
+		{"user without password", []string{"--user", "me"}, nil, "--user and --password go together", true},
+		{"cert without key", []string{"--tls-cert", "c.pem"}, nil, "--tls-cert and --tls-key go together", true},
+		{"passive range", []string{"--passive-ports", "50000-50100"}, nil, noBoard, false},
+		{"passive range reversed", []string{"--passive-ports", "50100-50000"}, nil, "FIRST <= LAST", true},
+		{"passive range not a range", []string{"--passive-ports", "50000"}, nil, "FIRST-LAST", true},
+		{"passive range from the environment", nil, map[string]string{"FTPBRIDGE_PASSIVE_PORTS": "x-y"}, "FTPBRIDGE_PASSIVE_PORTS", true},
+		{"busy wait", []string{"--busy-wait", "2s", "--baud", "9600", "--read-only", "-v"}, nil, noBoard, false},
+		{"bad busy wait", []string{"--busy-wait", "soon"}, nil, "invalid argument", true},
+		{"bad listen", []string{"--listen", "nocolon"}, nil, "--listen", true},
+		{"two ports", []string{"/dev/a", "/dev/b"}, nil, "accepts at most 1 arg", true},
+		{"unknown flag", []string{"--colour"}, nil, "unknown flag", true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := run(t, testApp(tt.env, nil, io.Discard), tt.args...)
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Fatalf("ftpbridge %q = %v, want an error with %q", tt.args, err, tt.wantErr)
+			}
+			var ue *usageError
+			if tt.usage != errors.As(err, &ue) {
+				t.Errorf("ftpbridge %q: usage error = %v, want %v", tt.args, !tt.usage, tt.usage)
+			}
+		})
+	}
+}
+
+func TestExitCode(t *testing.T) {
+	if got := exitCode(nil); got != exitOK {
+		t.Errorf("exitCode(nil) = %d", got)
+	}
+	if got := exitCode(usagef("bad")); got != exitUsage {
+		t.Errorf("exitCode(usage) = %d, want %d", got, exitUsage)
+	}
+	if got := exitCode(errors.New("board gone")); got != exitError {
+		t.Errorf("exitCode(error) = %d, want %d", got, exitError)
+	}
+}
+
+var testPorts = []serialPort{
+	{Name: "/dev/ttyS0"},
+	{Name: "/dev/ttyUSB0", VID: "10c4", PID: "ea60", Product: "CP2102N USB to UART Bridge Controller", Serial: "0001"},
+	{Name: "/dev/ttyACM0", VID: "2e8a", PID: "0005", Product: "Board in FS mode"},
+	{Name: "/dev/ttyACM1", VID: "303a", PID: "1001", Product: "USB JTAG/serial debug unit"},
+	{Name: "/dev/ttyACM2", VID: "1234", PID: "5678", Product: "Some modem"},
+}
+
+func TestPortsOutput(t *testing.T) {
+	out, err := run(t, testApp(nil, testPorts, io.Discard), "ports")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimRight(out, "\n"), "\n")
+	if len(lines) != 6 {
+		t.Fatalf("ports printed %d lines, want a header and 5:\n%s", len(lines), out)
+	}
+	if !regexp.MustCompile(`^PORT +USB ID +PRODUCT +BOARD$`).MatchString(lines[0]) {
+		t.Errorf("header %q", lines[0])
+	}
+	wantRows := []string{ // sorted by name
+		`^/dev/ttyACM0 +2e8a:0005 +Board in FS mode +MicroPython rp2 \(Raspberry Pi Pico\)$`,
+		`^/dev/ttyACM1 +303a:1001 +USB JTAG/serial debug unit +Espressif native USB`,
+		`^/dev/ttyACM2 +1234:5678 +Some modem +-$`,
+		`^/dev/ttyS0 +- +- +-$`,
+		`^/dev/ttyUSB0 +10c4:ea60 +CP2102N USB to UART Bridge Controller +CP210x USB-UART`,
+	}
+	for i, re := range wantRows {
+		if !regexp.MustCompile(re).MatchString(lines[i+1]) {
+			t.Errorf("row %d = %q, want %s", i+1, lines[i+1], re)
+		}
+	}
+	// Columns line up.
+	col := strings.Index(lines[0], "USB ID")
+	for _, l := range lines[1:] {
+		if len(l) <= col || l[col-1] != ' ' || l[col] == ' ' {
+			t.Errorf("row %q does not line up with the header", l)
+		}
+	}
+
+	out, err = run(t, testApp(nil, nil, io.Discard), "ports")
+	if err != nil || strings.TrimSpace(out) != "no serial ports found" {
+		t.Errorf("ports with none = %q, %v", out, err)
+	}
+}
+
+func TestFindBoard(t *testing.T) {
+	p, err := findBoard(testPorts[:2])
+	if err != nil || p.Name != "/dev/ttyUSB0" {
+		t.Errorf("findBoard(one board) = %v, %v", p.Name, err)
+	}
+	_, err = findBoard(testPorts)
+	var ue *usageError
+	if err == nil || !errors.As(err, &ue) || !strings.Contains(err.Error(), "3 boards found") ||
+		!strings.Contains(err.Error(), "/dev/ttyACM0") || strings.Contains(err.Error(), "/dev/ttyACM2") {
+		t.Errorf("findBoard(several) = %v", err)
+	}
+	if _, err := findBoard(testPorts[:1]); err == nil || !strings.Contains(err.Error(), "no MicroPython board found") {
+		t.Errorf("findBoard(none) = %v", err)
+	}
+	// Names only (macOS without cgo).
+	p, err = findBoard([]serialPort{{Name: "/dev/cu.Bluetooth-Incoming-Port"}, {Name: "/dev/cu.usbmodem1101"}})
+	if err != nil || p.Name != "/dev/cu.usbmodem1101" {
+		t.Errorf("findBoard(names only) = %v, %v", p.Name, err)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	out, err := run(t, testApp(nil, nil, io.Discard), "version")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`^ftpbridge \S+.* \(go\S+, \w+/\w+\)\n$`).MatchString(out) {
+		t.Errorf("version = %q", out)
+	}
+}
+
+func TestCompletion(t *testing.T) {
+	out, err := run(t, testApp(nil, nil, io.Discard), "completion", "bash")
+	if err != nil || !strings.Contains(out, "ftpbridge") {
+		t.Errorf("completion bash = %d bytes, %v", len(out), err)
+	}
+}
+
+// TestServeBoard runs `ftpbridge DEVICE` on an emulated board, uses it,
+// and stops it as Ctrl-C does. It logs at debug level, where the password
+// must still not appear.
+func TestServeBoard(t *testing.T) {
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
+	const password = "pw-Zq8v1"
+	var logs lockedBuffer
+	a := testApp(map[string]string{"FTPBRIDGE_READ_ONLY": "true", "FTPBRIDGE_PASSWORD": password}, nil, &logs)
+	cmd := newRootCmd(a)
+	cmd.SetArgs([]string{"--listen", "127.0.0.1:0", "--user", "me", "--verbose", b.Device})
+	cmd.SetOut(io.Discard)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	done := make(chan error, 1)
+	go func() { done <- cmd.ExecuteContext(ctx) }()
+
+	serving := regexp.MustCompile(`serving ftp://(\S+) for (.+) on ` + regexp.QuoteMeta(b.Device))
+	var addr string
+	for deadline := time.Now().Add(30 * time.Second); addr == ""; {
+		if m := serving.FindStringSubmatch(logs.String()); m != nil {
+			addr = m[1]
+			break
+		}
+		select {
+		case err := <-done:
+			t.Fatalf("ftpbridge ended before serving: %v\n%s", err, logs.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no serving line:\n%s", logs.String())
+		}
+	}
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login("me", password); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.List("/"); err != nil {
+		t.Errorf("LIST: %v", err)
+	}
+	if err := c.MakeDir("/x"); err == nil || !strings.Contains(err.Error(), "read-only") {
+		t.Errorf("MKD with FTPBRIDGE_READ_ONLY=true: %v", err)
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ftpbridge after Ctrl-C: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("ftpbridge did not stop")
+	}
+	if _, err := c.List("/"); err == nil {
+		t.Errorf("the client's connection survived the shutdown")
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("errors logged:\n%s", logs.String())
+	}
+	if strings.Contains(logs.String(), password) {
+		t.Errorf("the password was logged:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "level=DEBUG") {
+		t.Errorf("--verbose logged nothing at debug level")
+	}
+}

@@ -1,0 +1,184 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/ftpdriver"
+	"github.com/ftpbridge/ftpbridge/repl"
+)
+
+// app is what the commands share: the one logger, its level, and the two
+// ways they reach the outside world that tests replace.
+type app struct {
+	log       *slog.Logger
+	level     *slog.LevelVar
+	lookupEnv func(string) (string, bool)
+	listPorts func() ([]serialPort, error)
+}
+
+// newRootCmd is `ftpbridge [PORT]`: serve the board on PORT over FTP.
+func newRootCmd(a *app) *cobra.Command {
+	var (
+		line    lineFlags
+		server  serverFlags
+		verbose bool
+	)
+	cmd := &cobra.Command{
+		Use:   "ftpbridge [PORT]",
+		Short: "Serve a MicroPython board's files over FTP",
+		Long: `ftpbridge serves the files of a MicroPython board plugged into this
+computer to any FTP client (FileZilla, Nautilus, Dolphin, curl, lftp,
+rclone...). It talks to the board's raw REPL over the serial line: nothing
+is installed on the board.
+
+Without PORT, ftpbridge looks for the one serial port whose USB id looks
+like a MicroPython board (` + "`ftpbridge ports`" + ` lists them).
+
+Every flag can also be set in the environment: FTPBRIDGE_LISTEN,
+FTPBRIDGE_USER, FTPBRIDGE_PASSWORD, FTPBRIDGE_BAUD, ... (the flag's name in
+capitals, dashes as underscores). The command line wins.`,
+		Example: `  ftpbridge /dev/ttyUSB0
+  ftpbridge --read-only COM3
+  FTPBRIDGE_PASSWORD=secret ftpbridge --listen 0.0.0.0:2121 --user me`,
+		Args: func(cmd *cobra.Command, args []string) error {
+			if err := cobra.MaximumNArgs(1)(cmd, args); err != nil {
+				return &usageError{err}
+			}
+			return nil
+		},
+		SilenceUsage:  true,
+		SilenceErrors: true,
+		PersistentPreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd, a.lookupEnv); err != nil {
+				return err
+			}
+			if verbose {
+				a.level.Set(slog.LevelDebug)
+			}
+			return nil
+		},
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := server.check(); err != nil {
+				return err
+			}
+			port := ""
+			if len(args) == 1 {
+				port = args[0]
+			}
+			return serve(cmd.Context(), a, port, line, server)
+		},
+	}
+	line.AddToCommand(cmd)
+	server.AddToCommand(cmd)
+	cmd.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log every board exec and FTP operation")
+	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
+	cmd.AddCommand(newPortsCmd(a), newVersionCmd())
+	return cmd
+}
+
+// serve runs the bridge until ctx is done (Ctrl-C, SIGTERM), then closes
+// the client connections and leaves the board in its friendly REPL.
+func serve(ctx context.Context, a *app, port string, line lineFlags, server serverFlags) error {
+	log := a.log
+	var tlsConfig *tls.Config
+	if server.tlsCert != "" {
+		cert, err := tls.LoadX509KeyPair(server.tlsCert, server.tlsKey)
+		if err != nil {
+			return fmt.Errorf("loading the TLS certificate: %w", err)
+		}
+		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	}
+	if port == "" {
+		ports, err := a.listPorts()
+		if err != nil {
+			return fmt.Errorf("looking for a board: %w", err)
+		}
+		p, err := findBoard(ports)
+		if err != nil {
+			return err
+		}
+		log.Info("found a board", "port", p.Name, "device", describePort(p))
+		port = p.Name
+	}
+
+	// Listen before touching the board: a port in use is found at once.
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", server.listen)
+	if err != nil {
+		return fmt.Errorf("listening for FTP clients: %w", err)
+	}
+	defer ln.Close()
+
+	conn, err := repl.Open(ctx, port, line.baud, repl.Options{Logger: log.With("port", port)})
+	if err != nil {
+		return openError(port, err)
+	}
+	// Close leaves the board in the friendly REPL, as its owner expects
+	// to find it.
+	defer func() {
+		if err := conn.Close(); err != nil {
+			log.Warn("closing the serial port", "port", port, "err", err)
+		}
+	}()
+	fsys, err := boardfs.New(ctx, conn, boardfs.Options{Logger: log.With("port", port), BusyWait: line.busyWait})
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil // interrupted while starting: nothing went wrong
+		}
+		return fmt.Errorf("reaching the board on %s: %w", port, err)
+	}
+	srv := ftpdriver.New(fsys, ftpdriver.Options{
+		Logger:       log,
+		Listener:     ln,
+		User:         server.user,
+		Password:     server.password,
+		ReadOnly:     server.readOnly,
+		TLS:          tlsConfig,
+		PassivePorts: ftpdriver.PortRange(server.passivePorts),
+	})
+	if err := srv.Listen(); err != nil {
+		return err
+	}
+	info := fsys.Board()
+	log.Info(fmt.Sprintf("serving ftp://%s for %s on %s", srv.Addr(), boardName(info), port),
+		"read_only", server.readOnly, "tls", tlsConfig != nil, "anonymous", server.user == "")
+	if err := srv.Serve(ctx); err != nil {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// boardName names a board in a few words: "ESP32 module with ESP32
+// (micropython 1.27.0)".
+func boardName(info repl.Info) string {
+	name := info.Machine
+	if name == "" {
+		name = info.Platform
+	}
+	if info.Implementation != "" {
+		name += " (" + info.Implementation + ")"
+	}
+	return name
+}
+
+// openError explains a port that would not open; an argument that names no
+// device may be a mistyped subcommand.
+func openError(port string, err error) error {
+	if errors.Is(err, context.Canceled) {
+		return nil // interrupted while opening
+	}
+	if !strings.ContainsAny(port, `/\`) && !strings.HasPrefix(strings.ToUpper(port), "COM") {
+		return fmt.Errorf("%w (is %q a mistyped command? see ftpbridge --help)", err, port)
+	}
+	return err
+}

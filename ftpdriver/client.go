@@ -1,0 +1,272 @@
+package ftpdriver
+
+import (
+	"context"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path"
+	"strings"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+	"github.com/spf13/afero"
+
+	"github.com/ftpbridge/ftpbridge/boardfs"
+)
+
+// clientDriver is one logged-in session's view of the board. ftpserverlib
+// calls it from the session's command goroutine and from its transfer
+// goroutine, never from two commands at once.
+type clientDriver struct {
+	srv      *Server
+	ctx      context.Context // the session's: cancelled on disconnect
+	log      *slog.Logger
+	readOnly bool
+}
+
+// The interfaces ftpserverlib looks for, pinned here so a change in the
+// library's spelling (ClientDriverExtentionFileTransfer is spelt so) breaks
+// the build, not the server.
+var (
+	_ ftpserver.ClientDriver                        = (*clientDriver)(nil)
+	_ ftpserver.ClientDriverExtensionFileList       = (*clientDriver)(nil)
+	_ ftpserver.ClientDriverExtentionFileTransfer   = (*clientDriver)(nil)
+	_ ftpserver.ClientDriverExtensionRemoveDir      = (*clientDriver)(nil)
+	_ ftpserver.ClientDriverExtensionHasher         = (*clientDriver)(nil)
+	_ ftpserver.ClientDriverExtensionAvailableSpace = (*clientDriver)(nil)
+)
+
+// boardPath accepts only absolute paths: ftpserverlib resolves command
+// arguments against the working directory, except where it does not (LIST
+// -la arrives as Stat("-la"), HASH passes its argument raw). Those must not
+// reach the board as names.
+func boardPath(name string) (string, error) {
+	if !strings.HasPrefix(name, "/") {
+		return "", fmt.Errorf("%w: %q", ErrBadPath, name)
+	}
+	return path.Clean(name), nil
+}
+
+// run performs one board operation under its own deadline, registered with
+// the server so shutdown can wait for it, and maps its error for the reply.
+func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx context.Context, p string) error) error {
+	p, err := boardPath(name)
+	if err != nil {
+		return ftpError(d.log, op, name, err)
+	}
+	if !d.srv.enter() {
+		return ftpError(d.log, op, p, ErrStopping)
+	}
+	defer d.srv.leave()
+	ctx, cancel := context.WithTimeoutCause(d.ctx, timeout, ErrTimeout)
+	defer cancel()
+	start := time.Now()
+	err = f(ctx, p)
+	if err != nil && ctx.Err() != nil {
+		// Say why the wait ended: the deadline, or the client left.
+		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
+	}
+	d.log.Debug("ftp op", "op", op, "path", p, "took", time.Since(start), "err", err)
+	return ftpError(d.log, op, p, err)
+}
+
+// write runs a change: refused when read-only, and the cache forgotten
+// afterwards, whatever the outcome (a failed rename may have half happened).
+func (d *clientDriver) write(op, name string, f func(ctx context.Context, p string) error) error {
+	if d.readOnly {
+		return ftpError(d.log, op, name, ErrReadOnly)
+	}
+	defer d.srv.cache.invalidate()
+	return d.run(op, name, d.srv.opts.OpTimeout, f)
+}
+
+// stat returns p's entry, from the cache when it is fresh.
+func (d *clientDriver) stat(ctx context.Context, p string) (boardfs.Entry, error) {
+	if p == "/" {
+		// The root always exists, and CWD / and CDUP ask often. On boards
+		// with several mounts it is the VFS root, which has no stat of its
+		// own worth asking for.
+		return boardfs.Entry{Name: "/", IsDir: true, ModTime: d.srv.start}, nil
+	}
+	c := d.srv.cache
+	if e, absent, ok := c.stat(p); ok {
+		if absent {
+			return boardfs.Entry{}, fmt.Errorf("ftpdriver: stat %q (cached): %w", p, fs.ErrNotExist)
+		}
+		return e, nil
+	}
+	gen := c.generation()
+	e, err := d.srv.fs.Stat(ctx, p)
+	switch {
+	case err == nil:
+		c.putStat(gen, p, e, false)
+	case errors.Is(err, fs.ErrNotExist):
+		c.putStat(gen, p, boardfs.Entry{}, true)
+	}
+	return e, err
+}
+
+// Stat serves CWD, CDUP, SIZE, MDTM, MLST, RNFR, AVBL, STAT and the first
+// step of every listing.
+func (d *clientDriver) Stat(name string) (os.FileInfo, error) {
+	var e boardfs.Entry
+	err := d.run("stat", name, d.srv.opts.OpTimeout, func(ctx context.Context, p string) error {
+		var err error
+		e, err = d.stat(ctx, p)
+		if err == nil {
+			e.Name = path.Base(p)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return fileInfo{e: e, readOnly: d.readOnly}, nil
+}
+
+// ReadDir serves LIST, NLST, MLSD and STAT of a directory in one board exec.
+func (d *clientDriver) ReadDir(name string) ([]os.FileInfo, error) {
+	var entries []boardfs.Entry
+	err := d.run("list", name, d.srv.opts.OpTimeout, func(ctx context.Context, p string) error {
+		c := d.srv.cache
+		if cached, ok := c.list(p); ok {
+			entries = cached
+			return nil
+		}
+		gen := c.generation()
+		var err error
+		entries, err = d.srv.fs.List(ctx, p)
+		if err == nil {
+			c.putList(gen, p, entries)
+		}
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	infos := make([]os.FileInfo, 0, len(entries))
+	for _, e := range entries {
+		infos = append(infos, fileInfo{e: e, readOnly: d.readOnly})
+	}
+	return infos, nil
+}
+
+// Mkdir serves MKD.
+func (d *clientDriver) Mkdir(name string, _ os.FileMode) error {
+	return d.write("mkdir", name, func(ctx context.Context, p string) error {
+		return d.srv.fs.Mkdir(ctx, p)
+	})
+}
+
+// Remove serves DELE.
+func (d *clientDriver) Remove(name string) error {
+	return d.write("remove", name, func(ctx context.Context, p string) error {
+		return d.srv.fs.Remove(ctx, p)
+	})
+}
+
+// RemoveDir serves RMD; it removes empty directories only.
+func (d *clientDriver) RemoveDir(name string) error {
+	return d.write("rmdir", name, func(ctx context.Context, p string) error {
+		return d.srv.fs.RemoveDir(ctx, p)
+	})
+}
+
+// Rename serves RNFR/RNTO. It replaces an existing target: kio and rclone
+// upload to a temporary name, then rename it over the file.
+func (d *clientDriver) Rename(oldname, newname string) error {
+	to, err := boardPath(newname)
+	if err != nil {
+		return ftpError(d.log, "rename", newname, err)
+	}
+	return d.write("rename", oldname, func(ctx context.Context, from string) error {
+		return d.srv.fs.Rename(ctx, from, to)
+	})
+}
+
+// ComputeHash serves HASH and XSHA256 with SHA-256 computed on the board,
+// for the whole file only.
+func (d *clientDriver) ComputeHash(name string, algo ftpserver.HASHAlgo, start, end int64) (string, error) {
+	var sum []byte
+	err := d.run("hash", name, d.srv.opts.LongOpTimeout, func(ctx context.Context, p string) error {
+		if algo != ftpserver.HASHAlgoSHA256 {
+			return fmt.Errorf("%w: only SHA-256 is computed on the board", boardfs.ErrNotSupported)
+		}
+		e, err := d.stat(ctx, p)
+		if err != nil {
+			return err
+		}
+		if start != 0 || end != e.Size {
+			return fmt.Errorf("%w: hash of part of a file (%d-%d of %d bytes)", boardfs.ErrNotSupported, start, end, e.Size)
+		}
+		sum, err = d.srv.fs.Hash(ctx, p)
+		return err
+	})
+	if err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(sum), nil
+}
+
+// GetAvailableSpace serves AVBL: the board's free bytes.
+func (d *clientDriver) GetAvailableSpace(name string) (int64, error) {
+	var free int64
+	err := d.run("space", name, d.srv.opts.OpTimeout, func(ctx context.Context, _ string) error {
+		var err error
+		free, _, err = d.srv.fs.Space(ctx)
+		return err
+	})
+	return free, err
+}
+
+// Name is afero's name for this filesystem.
+func (d *clientDriver) Name() string { return "ftpbridge" }
+
+// Chtimes is only reached by MFMT, which the library answers even when
+// it is not advertised: the board has no way to set a file's time.
+func (d *clientDriver) Chtimes(name string, _, _ time.Time) error {
+	return ftpError(d.log, "mfmt", name, fmt.Errorf("%w: setting a file's time", boardfs.ErrNotSupported))
+}
+
+// The afero.Fs methods below are never called by ftpserverlib with this
+// driver: GetHandle and ReadDir replace Create, Open and OpenFile, and only
+// SITE (disabled) calls MkdirAll, RemoveAll, Chmod and Chown.
+
+// Create is not used: GetHandle serves STOR.
+func (d *clientDriver) Create(name string) (afero.File, error) {
+	return nil, ftpError(d.log, "create", name, ErrNotUsed)
+}
+
+// Open is not used: ReadDir serves listings and GetHandle downloads.
+func (d *clientDriver) Open(name string) (afero.File, error) {
+	return nil, ftpError(d.log, "open", name, ErrNotUsed)
+}
+
+// OpenFile is not used: GetHandle serves transfers.
+func (d *clientDriver) OpenFile(name string, _ int, _ os.FileMode) (afero.File, error) {
+	return nil, ftpError(d.log, "openfile", name, ErrNotUsed)
+}
+
+// MkdirAll is only called by SITE MKDIR.
+func (d *clientDriver) MkdirAll(name string, _ os.FileMode) error {
+	return ftpError(d.log, "mkdirall", name, ErrNotUsed)
+}
+
+// RemoveAll is only called by SITE RMDIR; it must never delete a tree.
+func (d *clientDriver) RemoveAll(name string) error {
+	return ftpError(d.log, "removeall", name, ErrNotUsed)
+}
+
+// Chmod is only called by SITE CHMOD; the board has no permissions.
+func (d *clientDriver) Chmod(name string, _ os.FileMode) error {
+	return ftpError(d.log, "chmod", name, ErrNotUsed)
+}
+
+// Chown is only called by SITE CHOWN; the board has no owners.
+func (d *clientDriver) Chown(name string, _, _ int) error {
+	return ftpError(d.log, "chown", name, ErrNotUsed)
+}

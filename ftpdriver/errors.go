@@ -1,0 +1,120 @@
+package ftpdriver
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"log/slog"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/repl"
+)
+
+// Errors the driver makes itself.
+var (
+	// ErrReadOnly: the bridge was started read-only and a client tried to
+	// change something.
+	ErrReadOnly = errors.New("ftpdriver: read-only")
+	// ErrNotUsed is what the afero.Fs methods return that ftpserverlib never
+	// calls with this driver's settings and extensions: Create, Open and
+	// OpenFile (GetHandle and ReadDir replace them), MkdirAll, RemoveAll,
+	// Chmod and Chown (only SITE calls them, and SITE is disabled). A call
+	// means ftpserverlib changed; failing is safer than guessing, above all
+	// for RemoveAll.
+	ErrNotUsed = errors.New("ftpdriver: not used by this driver")
+	// ErrBadPath: a path that is not absolute reached the driver.
+	// ftpserverlib hands some arguments over raw (LIST -la calls
+	// Stat("-la"); HASH stats its argument uncleaned); they never reach the
+	// board.
+	ErrBadPath = errors.New("ftpdriver: not an absolute path")
+	// ErrStopping: the server is shutting down.
+	ErrStopping = errors.New("ftpdriver: server stopping")
+	// ErrTimeout: a board operation took longer than its deadline.
+	ErrTimeout = errors.New("ftpdriver: the board did not answer in time")
+	// ErrIsDir: a transfer named a directory.
+	ErrIsDir = errors.New("ftpdriver: is a directory")
+	// ErrRestart: a REST point the transfer cannot start from: past the
+	// end of a download, or anywhere but the end of the file for an
+	// upload, since the board can only append.
+	ErrRestart = errors.New("ftpdriver: cannot restart there")
+)
+
+// replyError is what ftpserverlib puts on the reply line: a short message
+// (ftpserverlib writes err.Error() into the reply) that still unwraps to the
+// sentinel ftpserverlib picks its reply code from (552, 553) and to the
+// io/fs sentinel callers test with errors.Is.
+type replyError struct {
+	msg  string
+	kind error
+}
+
+func (e *replyError) Error() string { return e.msg }
+func (e *replyError) Unwrap() error { return e.kind }
+
+// ftpError turns an error from below into the one ftpserverlib gets, and
+// logs the full one: this is the only place errors are mapped to FTP.
+// ftpserverlib has a fixed reply code per handler (550 mostly, 450 for LIST
+// and NLST); only ErrStorageExceeded (552) and ErrFileNameNotAllowed (553)
+// change it. A busy board therefore gets the handler's code with a text that
+// says to try again.
+func ftpError(log *slog.Logger, op, p string, err error) error {
+	if err == nil {
+		return nil
+	}
+	var (
+		msg   string
+		kind  error
+		level = slog.LevelWarn
+	)
+	var pyErr *repl.PyError
+	switch {
+	case errors.Is(err, ErrReadOnly):
+		msg, kind, level = "read-only", fs.ErrPermission, slog.LevelInfo
+	case errors.Is(err, ErrBadPath):
+		// Not found rather than a bad name: LIST -la relies on Stat("-la")
+		// failing, and a client asking for a relative name that the library
+		// did not resolve gets what a missing file gets.
+		msg, kind, level = "no such file or directory", fs.ErrNotExist, slog.LevelDebug
+	case errors.Is(err, ErrIsDir):
+		msg, kind, level = "is a directory", ErrIsDir, slog.LevelInfo
+	case errors.Is(err, ErrRestart):
+		msg, kind, level = "cannot restart there: downloads restart inside the file, uploads at its end", ErrRestart, slog.LevelInfo
+	case errors.Is(err, boardfs.ErrBusy):
+		msg, kind, level = "board busy, try again", boardfs.ErrBusy, slog.LevelInfo
+	case errors.Is(err, boardfs.ErrNoSpace):
+		msg, kind = "no space left on the board", ftpserver.ErrStorageExceeded
+	case errors.Is(err, boardfs.ErrBadName):
+		msg, kind, level = "file name not allowed on the board", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
+	case errors.Is(err, fs.ErrNotExist):
+		msg, kind, level = "no such file or directory", fs.ErrNotExist, slog.LevelDebug
+	case errors.Is(err, fs.ErrExist):
+		msg, kind, level = "already exists", fs.ErrExist, slog.LevelInfo
+	case errors.Is(err, boardfs.ErrNotEmpty):
+		msg, kind, level = "directory not empty", boardfs.ErrNotEmpty, slog.LevelInfo
+	case errors.Is(err, fs.ErrPermission):
+		msg, kind, level = "permission denied", fs.ErrPermission, slog.LevelInfo
+	case errors.Is(err, boardfs.ErrNotSupported):
+		msg, kind, level = "not supported by this board", boardfs.ErrNotSupported, slog.LevelInfo
+	case errors.Is(err, ErrNotUsed):
+		msg, kind, level = "not supported", ErrNotUsed, slog.LevelError
+	case errors.Is(err, ErrStopping):
+		msg, kind, level = "server stopping", ErrStopping, slog.LevelInfo
+	case errors.Is(err, repl.ErrDisconnected):
+		msg, kind, level = "board disconnected", repl.ErrDisconnected, slog.LevelError
+	case errors.Is(err, repl.ErrBoardReset):
+		msg, kind = "board reset, try again", repl.ErrBoardReset
+	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
+		msg, kind = "the board did not answer in time", ErrTimeout
+	case errors.Is(err, context.Canceled):
+		msg, kind, level = "cancelled", context.Canceled, slog.LevelDebug
+	case errors.As(err, &pyErr):
+		// The board's own exception text is short and says the most.
+		msg, kind = pyErr.Error(), err
+	default:
+		msg, kind = "board error", err
+	}
+	log.Log(context.Background(), level, "ftp "+op+" failed", "path", p, "reply", msg, "err", err)
+	return &replyError{msg: msg, kind: kind}
+}

@@ -1,0 +1,379 @@
+// Package ftpdriver serves a board's filesystem (package boardfs) to FTP
+// clients through github.com/fclairamb/ftpserverlib: it is the library's
+// MainDriver and, per session, its ClientDriver. It knows FTP and the
+// library's habits (which handler stats what, which reply codes are fixed);
+// the board and its Python stay below, in boardfs and repl.
+//
+// The traps of ftpserverlib v0.32 this package works around are listed in
+// shared/notes/ftp-facts.md; each workaround says so where it is made.
+package ftpdriver
+
+import (
+	"context"
+	"crypto/subtle"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strings"
+	"sync"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/ftpbridge/ftpbridge/boardfs"
+)
+
+// Options configure a Server. The zero value (apart from the listen
+// address) serves anonymously, read-write, without TLS.
+type Options struct {
+	// Logger gets one line per transfer and every failure; nil discards.
+	Logger *slog.Logger
+	// ListenAddr is host:port to listen on; ignored when Listener is set.
+	ListenAddr string
+	// Listener, when set, is used instead of listening on ListenAddr.
+	Listener net.Listener
+	// User and Password are the one account. Both empty: anyone may log in
+	// with any name and password.
+	User, Password string
+	// ReadOnly refuses every change with 550 "read-only".
+	ReadOnly bool
+	// TLS enables explicit FTPS (AUTH TLS); nil: plain FTP only.
+	TLS *tls.Config
+	// PassivePorts limits the ports offered by PASV and EPSV; the zero
+	// value lets the system choose.
+	PassivePorts PortRange
+	// OpTimeout bounds one metadata operation (LIST, SIZE, MKD, ...),
+	// waiting for a busy board included. Default 12 s: under kio's 15 s and
+	// FileZilla's 20 s read timeouts, so a client gets an answer before it
+	// gives up on the connection.
+	OpTimeout time.Duration
+	// LongOpTimeout bounds operations that read a whole file on the board:
+	// HASH, and the check and rename that end an upload. Default 60 s.
+	LongOpTimeout time.Duration
+	// CacheTTL is how long listings and stats are reused. Default 2 s;
+	// negative disables the cache.
+	CacheTTL time.Duration
+	// IdleTimeout disconnects a client that sends nothing for this long.
+	// Default 15 minutes.
+	IdleTimeout time.Duration
+	// ShutdownWait is how long Serve waits, once its context is done, for
+	// board operations in flight to end. Default 5 s.
+	ShutdownWait time.Duration
+}
+
+// PortRange is an inclusive range of TCP ports; the zero value means any.
+type PortRange struct{ Start, End int }
+
+// IsZero reports whether r leaves the choice to the system.
+func (r PortRange) IsZero() bool { return r.Start == 0 && r.End == 0 }
+
+// Server serves one board to any number of FTP sessions. Sessions run
+// their commands concurrently; boardfs serializes the board.
+type Server struct {
+	fs    *boardfs.FS
+	opts  Options
+	log   *slog.Logger
+	cache *metaCache
+	ftp   *ftpserver.FtpServer
+	start time.Time
+
+	mu       sync.Mutex
+	stopping bool
+	sessions map[uint32]*session
+	ops      sync.WaitGroup // board operations and open transfers
+}
+
+// session is what the server keeps of one FTP connection, so that
+// shutdown can close it: ftpserverlib's Stop closes listeners only.
+type session struct {
+	cc     ftpserver.ClientContext
+	ctx    context.Context // cancelled on disconnect and on shutdown
+	cancel context.CancelFunc
+	log    *slog.Logger
+}
+
+// New returns a server for fsys. Call Listen, then Serve.
+func New(fsys *boardfs.FS, opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.OpTimeout <= 0 {
+		opts.OpTimeout = 12 * time.Second
+	}
+	if opts.LongOpTimeout <= 0 {
+		opts.LongOpTimeout = 60 * time.Second
+	}
+	if opts.CacheTTL == 0 {
+		opts.CacheTTL = 2 * time.Second
+	}
+	if opts.IdleTimeout <= 0 {
+		opts.IdleTimeout = 15 * time.Minute
+	}
+	if opts.ShutdownWait <= 0 {
+		opts.ShutdownWait = 5 * time.Second
+	}
+	s := &Server{
+		fs:       fsys,
+		opts:     opts,
+		log:      opts.Logger,
+		cache:    newMetaCache(opts.CacheTTL),
+		start:    time.Now(),
+		sessions: map[uint32]*session{},
+	}
+	s.ftp = ftpserver.NewFtpServer(mainDriver{s})
+	// The library logs "Listening..." and each connection at Info; the
+	// bridge's own lines say that better. Its warnings and errors stay.
+	s.ftp.Logger = slog.New(quietHandler{opts.Logger.Handler()})
+	return s
+}
+
+// Listen opens the control listener. It is separate from Serve so the
+// caller can report the address (port 0 picks one) before serving.
+func (s *Server) Listen() error {
+	if s.opts.Listener == nil {
+		var lc net.ListenConfig
+		ln, err := lc.Listen(context.Background(), "tcp", s.opts.ListenAddr)
+		if err != nil {
+			return fmt.Errorf("ftpdriver: listen: %w", err)
+		}
+		s.opts.Listener = ln
+	}
+	if err := s.ftp.Listen(); err != nil {
+		return fmt.Errorf("ftpdriver: %w", err)
+	}
+	return nil
+}
+
+// Addr returns the address the server listens on, once Listen succeeded.
+func (s *Server) Addr() string {
+	if s.opts.Listener == nil {
+		return ""
+	}
+	return s.opts.Listener.Addr().String()
+}
+
+// Serve answers clients until ctx is done, then stops: it closes the
+// listeners, cancels every session's board operations, closes the client
+// connections (a transfer in progress ends with an error reply or a broken
+// connection), and waits up to ShutdownWait for board operations to end,
+// so the caller can then close the board's connection. It returns nil
+// after a shutdown asked for by ctx.
+func (s *Server) Serve(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- s.ftp.Serve() }()
+	select {
+	case <-ctx.Done():
+		s.shutdown()
+		<-errc
+		return nil
+	case err := <-errc:
+		s.shutdown()
+		if err != nil {
+			return fmt.Errorf("ftpdriver: serve: %w", err)
+		}
+		return nil
+	}
+}
+
+func (s *Server) shutdown() {
+	s.mu.Lock()
+	s.stopping = true
+	sessions := make([]*session, 0, len(s.sessions))
+	for _, ss := range s.sessions {
+		sessions = append(sessions, ss)
+	}
+	s.mu.Unlock()
+
+	if err := s.ftp.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
+		s.log.Warn("closing the FTP listener", "err", err)
+	}
+	for _, ss := range sessions {
+		// Cancel first: a driver call blocked on the board returns, and
+		// the library's command loop gets to see the closed connection.
+		ss.cancel()
+		if ss.cc.GetLastCommand() == "QUIT" {
+			// The session is closing itself; ftpserverlib v0.32.1's Close
+			// races with its QUIT handler (both set an unguarded flag).
+			continue
+		}
+		if err := ss.cc.Close(); err != nil {
+			ss.log.Debug("closing client connection", "err", err)
+		}
+	}
+	done := make(chan struct{})
+	go func() { s.ops.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(s.opts.ShutdownWait):
+		s.log.Warn("board operations still running at shutdown", "waited", s.opts.ShutdownWait)
+	}
+}
+
+// enter registers a board operation, so shutdown can wait for it; false
+// once the server is stopping.
+func (s *Server) enter() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return false
+	}
+	s.ops.Add(1)
+	return true
+}
+
+func (s *Server) leave() { s.ops.Done() }
+
+// describeBoard names the board for greetings and logs.
+func (s *Server) describeBoard() string {
+	info := s.fs.Board()
+	name := info.Machine
+	if name == "" {
+		name = info.Platform
+	}
+	if info.Implementation != "" {
+		name += " (" + info.Implementation + ")"
+	}
+	return name
+}
+
+// mainDriver is ftpserverlib's MainDriver; a separate type keeps its
+// methods out of Server's API.
+type mainDriver struct{ s *Server }
+
+var _ ftpserver.MainDriver = mainDriver{}
+
+// GetSettings pins the settings the traps in ftp-facts.md call for.
+func (m mainDriver) GetSettings() (*ftpserver.Settings, error) {
+	s := m.s
+	settings := &ftpserver.Settings{
+		Listener: s.opts.Listener,
+		Banner:   "ftpbridge",
+		// The zero type is ASCII, under which SIZE answers 550 and REST
+		// 501; FileZilla's "Auto" and ftplib use TYPE A anyway, and board
+		// files must travel byte for byte.
+		DefaultTransferType:    ftpserver.TransferTypeBinary,
+		DisableASCIIConversion: true,
+		// SITE RMDIR calls RemoveAll, SITE CHMOD/CHOWN mean nothing here.
+		DisableSite: true,
+		// The board cannot set a file's mtime, and rclone fails uploads
+		// when MFMT is advertised but fails.
+		DisableMFMT: true,
+		// HASH is computed on the board where it has hashlib.sha256;
+		// without the extension the library would read the whole file over
+		// the serial line.
+		EnableHASH:  s.fs.Board().SHA256,
+		IdleTimeout: int(s.opts.IdleTimeout / time.Second),
+	}
+	if !s.opts.PassivePorts.IsZero() {
+		settings.PassiveTransferPortRange = ftpserver.PortRange{Start: s.opts.PassivePorts.Start, End: s.opts.PassivePorts.End}
+	}
+	return settings, nil
+}
+
+// ClientConnected greets a client. It registers the session before
+// anything else can happen on it, so shutdown finds it.
+func (m mainDriver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
+	s := m.s
+	log := s.log.With("session", cc.ID())
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stopping {
+		return "ftpbridge is shutting down", ErrStopping
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s.sessions[cc.ID()] = &session{cc: cc, ctx: ctx, cancel: cancel, log: log}
+	log.Debug("client connected", "remote", cc.RemoteAddr())
+	return "ftpbridge: " + s.describeBoard(), nil
+}
+
+// ClientDisconnected cancels what the session still has running on the
+// board. A transfer's goroutine may outlive the command loop; its own
+// context derives from the session's and ends with it.
+func (m mainDriver) ClientDisconnected(cc ftpserver.ClientContext) {
+	s := m.s
+	s.mu.Lock()
+	ss := s.sessions[cc.ID()]
+	delete(s.sessions, cc.ID())
+	s.mu.Unlock()
+	if ss != nil {
+		ss.cancel()
+		ss.log.Debug("client disconnected")
+	}
+}
+
+// AuthUser checks the one account, or lets anyone in when none is set.
+// The password is never logged.
+func (m mainDriver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
+	s := m.s
+	s.mu.Lock()
+	ss := s.sessions[cc.ID()]
+	s.mu.Unlock()
+	if ss == nil {
+		return nil, ErrStopping
+	}
+	if s.opts.User != "" || s.opts.Password != "" {
+		userOK := subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.User)) == 1
+		passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(s.opts.Password)) == 1
+		if !userOK || !passOK {
+			ss.log.Warn("login refused", "user", user, "remote", cc.RemoteAddr())
+			return nil, errors.New("wrong user name or password")
+		}
+	}
+	ss.log.Debug("login", "user", user, "remote", cc.RemoteAddr())
+	return &clientDriver{srv: s, ctx: ss.ctx, log: ss.log, readOnly: s.opts.ReadOnly}, nil
+}
+
+// GetTLSConfig returns the FTPS configuration. Without one it must fail:
+// FEAT then leaves out AUTH TLS, and AUTH answers 550.
+func (m mainDriver) GetTLSConfig() (*tls.Config, error) {
+	if m.s.opts.TLS == nil {
+		return nil, errors.New("TLS is not configured (--tls-cert, --tls-key)")
+	}
+	return m.s.opts.TLS, nil
+}
+
+// quietHandler lowers ftpserverlib's Info records to Debug, and its
+// warnings about closing connections that were already closed (the
+// library closes a TLS client's connection twice after QUIT).
+type quietHandler struct{ slog.Handler }
+
+func (h quietHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	if l == slog.LevelInfo {
+		l = slog.LevelDebug
+	}
+	return h.Handler.Enabled(ctx, l)
+}
+
+func (h quietHandler) Handle(ctx context.Context, r slog.Record) error {
+	switch {
+	case r.Level == slog.LevelInfo:
+		r.Level = slog.LevelDebug
+	case r.Level == slog.LevelWarn && alreadyClosed(r):
+		r.Level = slog.LevelDebug
+	}
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func alreadyClosed(r slog.Record) bool {
+	found := false
+	r.Attrs(func(a slog.Attr) bool {
+		if a.Key == "err" && strings.Contains(a.Value.String(), "use of closed network connection") {
+			found = true
+		}
+		return !found
+	})
+	return found
+}
+
+func (h quietHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	return quietHandler{h.Handler.WithAttrs(attrs)}
+}
+
+func (h quietHandler) WithGroup(name string) slog.Handler {
+	return quietHandler{h.Handler.WithGroup(name)}
+}

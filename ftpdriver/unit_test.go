@@ -1,0 +1,164 @@
+package ftpdriver
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"testing"
+	"time"
+
+	ftpserver "github.com/fclairamb/ftpserverlib"
+
+	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/repl"
+)
+
+func TestFTPError(t *testing.T) {
+	tests := []struct {
+		name    string
+		err     error
+		msg     string
+		is      error
+		logHint string
+	}{
+		{"not exist", fmt.Errorf("boardfs: stat %q: %w", "/x", fs.ErrNotExist), "no such file or directory", fs.ErrNotExist, "/x"},
+		{"exist", fmt.Errorf("boardfs: mkdir: %w", fs.ErrExist), "already exists", fs.ErrExist, "mkdir"},
+		{"no space", fmt.Errorf("boardfs: write: %w", boardfs.ErrNoSpace), "no space left on the board", ftpserver.ErrStorageExceeded, "write"},
+		{"bad name", fmt.Errorf("boardfs: %w", boardfs.ErrBadName), "file name not allowed on the board", ftpserver.ErrFileNameNotAllowed, "boardfs"},
+		{"busy", fmt.Errorf("boardfs: list: %w", boardfs.ErrBusy), "board busy, try again", boardfs.ErrBusy, "list"},
+		{"not empty", fmt.Errorf("boardfs: rmdir: %w", boardfs.ErrNotEmpty), "directory not empty", boardfs.ErrNotEmpty, "rmdir"},
+		{"read-only", ErrReadOnly, "read-only", fs.ErrPermission, "read-only"},
+		{"relative path", fmt.Errorf("%w: %q", ErrBadPath, "-la"), "no such file or directory", fs.ErrNotExist, "-la"},
+		{"disconnected", fmt.Errorf("boardfs: %w: EIO", repl.ErrDisconnected), "board disconnected", repl.ErrDisconnected, "EIO"},
+		{"timeout", fmt.Errorf("%w: %w", ErrTimeout, errors.New("deep")), "the board did not answer in time", ErrTimeout, "deep"},
+		{"python", fmt.Errorf("boardfs: open: %w", &repl.PyError{Type: "OSError", Message: "[Errno 21] EISDIR", Errno: 21}), "board: OSError: [Errno 21] EISDIR", nil, "EISDIR"},
+		{"other", errors.New("boardfs: something odd happened deep down"), "board error", nil, "something odd"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			var logs bytes.Buffer
+			log := slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+			got := ftpError(log, "op", "/p", tt.err)
+			if got == nil || got.Error() != tt.msg {
+				t.Fatalf("ftpError(%v) = %v, want %q", tt.err, got, tt.msg)
+			}
+			if tt.is != nil && !errors.Is(got, tt.is) {
+				t.Errorf("ftpError(%v) = %v, not errors.Is %v", tt.err, got, tt.is)
+			}
+			if !bytes.Contains(logs.Bytes(), []byte(tt.logHint)) {
+				t.Errorf("log %q lacks the full error (%q)", logs.String(), tt.logHint)
+			}
+		})
+	}
+	if err := ftpError(slog.New(slog.DiscardHandler), "op", "/p", nil); err != nil {
+		t.Errorf("ftpError(nil) = %v, want nil", err)
+	}
+}
+
+func TestBoardPath(t *testing.T) {
+	tests := []struct {
+		in, want string
+		ok       bool
+	}{
+		{"/", "/", true},
+		{"/a/b", "/a/b", true},
+		{"/a/../b/", "/b", true},
+		{"//a", "/a", true},
+		{"-la", "", false},
+		{"-la /dir", "", false},
+		{"a.txt", "", false},
+		{"", "", false},
+		{"./x", "", false},
+	}
+	for _, tt := range tests {
+		got, err := boardPath(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("boardPath(%q) = %q, %v, want %q, ok=%v", tt.in, got, err, tt.want, tt.ok)
+		}
+		if err != nil && !errors.Is(err, ErrBadPath) {
+			t.Errorf("boardPath(%q) error %v is not ErrBadPath", tt.in, err)
+		}
+	}
+}
+
+func TestMetaCache(t *testing.T) {
+	now := time.Unix(1000, 0)
+	c := newMetaCache(2 * time.Second)
+	c.now = func() time.Time { return now }
+	entries := []boardfs.Entry{{Name: "a.txt", Size: 3}, {Name: "lib", IsDir: true}}
+
+	c.putList(c.generation(), "/", entries)
+	if got, ok := c.list("/"); !ok || len(got) != 2 {
+		t.Fatalf("list(/) = %v, %v, want the 2 entries", got, ok)
+	}
+	if e, absent, ok := c.stat("/a.txt"); !ok || absent || e.Size != 3 {
+		t.Errorf("stat(/a.txt) from the listing = %v, %v, %v", e, absent, ok)
+	}
+	if _, absent, ok := c.stat("/nope"); !ok || !absent {
+		t.Errorf("stat(/nope) = absent %v, ok %v, want known absent", absent, ok)
+	}
+	if _, _, ok := c.stat("/lib/x"); ok {
+		t.Errorf("stat(/lib/x) answered without a listing of /lib")
+	}
+
+	// A result read before an invalidation is not cached after it.
+	gen := c.generation()
+	c.invalidate()
+	c.putStat(gen, "/a.txt", boardfs.Entry{Name: "a.txt", Size: 99}, false)
+	if _, _, ok := c.stat("/a.txt"); ok {
+		t.Errorf("stat(/a.txt) answered from a result older than the invalidation")
+	}
+	if _, ok := c.list("/"); ok {
+		t.Errorf("list(/) survived the invalidation")
+	}
+
+	c.putStat(c.generation(), "/b", boardfs.Entry{Name: "b"}, false)
+	now = now.Add(3 * time.Second)
+	if _, _, ok := c.stat("/b"); ok {
+		t.Errorf("stat(/b) answered after its TTL")
+	}
+
+	off := newMetaCache(-1)
+	off.putList(off.generation(), "/", entries)
+	if _, ok := off.list("/"); ok {
+		t.Errorf("a disabled cache answered")
+	}
+}
+
+func TestFileInfoMode(t *testing.T) {
+	tests := []struct {
+		e        boardfs.Entry
+		readOnly bool
+		want     string
+	}{
+		{boardfs.Entry{Name: "f"}, false, "-rw-r--r--"},
+		{boardfs.Entry{Name: "d", IsDir: true}, false, "drwxr-xr-x"},
+		{boardfs.Entry{Name: "f"}, true, "-r--r--r--"},
+		{boardfs.Entry{Name: "d", IsDir: true}, true, "dr-xr-xr-x"},
+	}
+	for _, tt := range tests {
+		if got := (fileInfo{e: tt.e, readOnly: tt.readOnly}).Mode().String(); got != tt.want {
+			t.Errorf("Mode(%+v, readOnly=%v) = %s, want %s", tt.e, tt.readOnly, got, tt.want)
+		}
+	}
+}
+
+func TestQuietHandler(t *testing.T) {
+	var buf bytes.Buffer
+	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelInfo})
+	log := slog.New(quietHandler{h}).With("clientId", 1)
+	log.Info("Listening...")
+	log.Warn("Unknown command")
+	log.Warn("Problem disconnecting a client", "err", errors.New("network error: use of closed network connection"))
+	if bytes.Contains(buf.Bytes(), []byte("Listening")) {
+		t.Errorf("library Info line shown at Info level: %q", buf.String())
+	}
+	if bytes.Contains(buf.Bytes(), []byte("Problem disconnecting")) {
+		t.Errorf("warning about an already closed connection shown: %q", buf.String())
+	}
+	if !bytes.Contains(buf.Bytes(), []byte("Unknown command")) {
+		t.Errorf("library warning lost: %q", buf.String())
+	}
+}
