@@ -283,9 +283,10 @@ func TestCutAndReplug(t *testing.T) {
 					break
 				}
 			}
-			var perr *serial.PortError
-			if !errors.As(readErr, &perr) {
-				t.Fatalf("read after the cut: %v, want a serial.PortError; log %q", readErr, b.Log())
+			// An unplugged USB serial port fails reads with EIO, or with a
+			// zero-length read that go.bug.st/serial reports as PortError.
+			if readErr == nil {
+				t.Fatalf("reads still succeed after the cut; log %q", b.Log())
 			}
 			if _, err := l.port.Write([]byte("x")); err == nil {
 				t.Errorf("write after the cut succeeded")
