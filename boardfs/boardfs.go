@@ -513,10 +513,10 @@ func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writ
 }
 
 // segment is how much one exec of a transfer moves before the board is
-// given up for other operations: 16 KB is 1.4 s at 115200 baud, so a
-// listing waits at most that long behind a download, and the exec overhead
-// (a few ms) stays under 1 % of the transfer.
-const segment = 16 * 1024
+// given up for other operations: 4 KB is 0.36 s at 115200 baud, so a listing
+// behind three downloads waits about a second, while the exec overhead (a
+// few ms a segment) keeps transfers above 0.95 of the line rate.
+const segment = 4 * 1024
 
 // segmentTimeout bounds one segment's exec; a transfer's own context
 // (from Open or Create) may be short-lived, the transfer is not.

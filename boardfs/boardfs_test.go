@@ -330,13 +330,14 @@ func TestSessionsTakeTurns(t *testing.T) {
 		t.Errorf("download: %v", err)
 	}
 
-	// Hold the board with one long exec: a 2 s upload segment.
-	slow, _, sdir := startWith(t, boardtest.ESP32, boardtest.Options{Baud: 115200}, boardfs.Options{BusyWait: 300 * time.Millisecond})
+	// Hold the board with one long exec: an upload segment at 9600 baud
+	// takes over 4 s.
+	slow, _, sdir := startWith(t, boardtest.ESP32, boardtest.Options{Baud: 9600}, boardfs.Options{BusyWait: 300 * time.Millisecond})
 	if err := slow.Mkdir(ctx, sdir); err != nil {
 		t.Fatal(err)
 	}
-	go slow.WriteFile(ctx, sdir+"/x", bytes.NewReader(random(16*1024)), 16*1024)
-	time.Sleep(300 * time.Millisecond)
+	go slow.WriteFile(ctx, sdir+"/x", bytes.NewReader(random(8*1024)), 8*1024)
+	time.Sleep(500 * time.Millisecond)
 	if _, err := slow.List(ctx, sdir); !errors.Is(err, boardfs.ErrBusy) {
 		t.Errorf("List while the board is held past BusyWait: %v, want ErrBusy", err)
 	}
