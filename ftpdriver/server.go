@@ -82,13 +82,12 @@ type Server struct {
 	mu       sync.Mutex
 	stopping bool
 	sessions map[uint32]*session
+	conns    map[*controlConn]struct{}
 	ops      sync.WaitGroup // board operations and open transfers
 }
 
-// session is what the server keeps of one FTP connection, so that
-// shutdown can close it: ftpserverlib's Stop closes listeners only.
+// session is what the server keeps of one logged-in FTP connection.
 type session struct {
-	cc     ftpserver.ClientContext
 	ctx    context.Context // cancelled on disconnect and on shutdown
 	cancel context.CancelFunc
 	log    *slog.Logger
@@ -121,6 +120,7 @@ func New(fsys *boardfs.FS, opts Options) *Server {
 		cache:    newMetaCache(opts.CacheTTL),
 		start:    time.Now(),
 		sessions: map[uint32]*session{},
+		conns:    map[*controlConn]struct{}{},
 	}
 	s.ftp = ftpserver.NewFtpServer(mainDriver{s})
 	// The library logs "Listening..." and each connection at Info; the
@@ -140,6 +140,7 @@ func (s *Server) Listen() error {
 		}
 		s.opts.Listener = ln
 	}
+	s.opts.Listener = trackingListener{Listener: s.opts.Listener, s: s}
 	if err := s.ftp.Listen(); err != nil {
 		return fmt.Errorf("ftpdriver: %w", err)
 	}
@@ -178,29 +179,34 @@ func (s *Server) Serve(ctx context.Context) error {
 }
 
 func (s *Server) shutdown() {
+	// ftpserverlib's Stop closes its listeners only.
+	if err := s.ftp.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
+		s.log.Warn("closing the FTP listener", "err", err)
+	}
 	s.mu.Lock()
 	s.stopping = true
 	sessions := make([]*session, 0, len(s.sessions))
 	for _, ss := range s.sessions {
 		sessions = append(sessions, ss)
 	}
+	conns := make([]*controlConn, 0, len(s.conns))
+	for c := range s.conns {
+		conns = append(conns, c)
+	}
 	s.mu.Unlock()
 
-	if err := s.ftp.Stop(); err != nil && !errors.Is(err, ftpserver.ErrNotListening) {
-		s.log.Warn("closing the FTP listener", "err", err)
-	}
+	// Cancel first, so a driver call waiting on the board returns.
 	for _, ss := range sessions {
-		// Cancel first: a driver call blocked on the board returns, and
-		// the library's command loop gets to see the closed connection.
 		ss.cancel()
-		if ss.cc.GetLastCommand() == "QUIT" {
-			// The session is closing itself; ftpserverlib v0.32.1's Close
-			// races with its QUIT handler (both set an unguarded flag).
-			continue
-		}
-		if err := ss.cc.Close(); err != nil {
-			ss.log.Debug("closing client connection", "err", err)
-		}
+	}
+	// Then close the control connections underneath the library: each
+	// session's command loop sees its connection fail and ends the session
+	// itself, data connection included (a transfer then ends with an error).
+	// ClientContext.Close would do the same from this goroutine, but in
+	// ftpserverlib v0.32.1 it races with a QUIT being handled (both write an
+	// unguarded flag); closing a net.Conn from any goroutine is safe.
+	for _, c := range conns {
+		_ = c.Close()
 	}
 	done := make(chan struct{})
 	go func() { s.ops.Wait(); close(done) }()
@@ -209,6 +215,45 @@ func (s *Server) shutdown() {
 	case <-time.After(s.opts.ShutdownWait):
 		s.log.Warn("board operations still running at shutdown", "waited", s.opts.ShutdownWait)
 	}
+}
+
+// trackingListener keeps the control connections it accepts, so shutdown
+// can close them.
+type trackingListener struct {
+	net.Listener
+	s *Server
+}
+
+func (l trackingListener) Accept() (net.Conn, error) {
+	conn, err := l.Listener.Accept()
+	if err != nil {
+		// Unwrapped: ftpserverlib recognizes its closed listener by the
+		// *net.OpError's text.
+		return nil, err
+	}
+	c := &controlConn{Conn: conn, s: l.s}
+	l.s.mu.Lock()
+	l.s.conns[c] = struct{}{}
+	l.s.mu.Unlock()
+	return c, nil
+}
+
+// controlConn is an accepted control connection that forgets itself from
+// the server when closed.
+type controlConn struct {
+	net.Conn
+	s    *Server
+	once sync.Once
+}
+
+func (c *controlConn) Close() error {
+	c.once.Do(func() {
+		c.s.mu.Lock()
+		delete(c.s.conns, c)
+		c.s.mu.Unlock()
+	})
+	// Unwrapped: the library tells a closed connection by the error's text.
+	return c.Conn.Close()
 }
 
 // enter registers a board operation, so shutdown can wait for it; false
@@ -283,7 +328,7 @@ func (m mainDriver) ClientConnected(cc ftpserver.ClientContext) (string, error) 
 		return "ftpbridge is shutting down", ErrStopping
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.sessions[cc.ID()] = &session{cc: cc, ctx: ctx, cancel: cancel, log: log}
+	s.sessions[cc.ID()] = &session{ctx: ctx, cancel: cancel, log: log}
 	log.Debug("client connected", "remote", cc.RemoteAddr())
 	return "ftpbridge: " + s.describeBoard(), nil
 }

@@ -55,7 +55,7 @@ func TestExplicitTLS(t *testing.T) {
 		t.Errorf("FEAT with TLS = %d:\n%s", code, msg)
 	}
 
-	c := s.Dial(t, ftp.DialWithExplicitTLS(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // the test's own certificate
+	c := s.Dial(t, ftp.DialWithExplicitTLS(&tls.Config{InsecureSkipVerify: true})) // the test's own certificate
 	if got := retr(t, c, "/secret.txt", 0); string(got) != "over TLS\n" {
 		t.Errorf("RETR over TLS = %q", got)
 	}
