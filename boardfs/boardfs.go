@@ -22,6 +22,7 @@ import (
 	"io/fs"
 	"log/slog"
 	"path"
+	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -299,6 +300,9 @@ func (f *FS) parseList(out []byte) ([]Entry, error) {
 		name, err := unhex(hexName)
 		if err != nil {
 			return nil, err
+		}
+		if isUploadTemp(name) {
+			continue // an upload in flight: not a file yet
 		}
 		e, err := f.entry(name, fields)
 		if err != nil {
@@ -603,6 +607,11 @@ func (f *FS) finish(ctx context.Context, run *repl.Run, op, p string, local erro
 	}
 	return nil
 }
+
+// uploadTemp matches the temporary names Create gives uploads in flight.
+var uploadTemp = regexp.MustCompile(`^(\..*\.[0-9a-f]{8}\.ftpbridge|\.ftpbridge-[0-9a-f]{8})$`)
+
+func isUploadTemp(name string) bool { return uploadTemp.MatchString(name) }
 
 // Upload is a file being written. Create's uploads go to a temporary file
 // beside the target and replace it only on Commit, so the old file stays

@@ -462,3 +462,32 @@ func TestMicrobitFlatFiles(t *testing.T) {
 		t.Errorf("Mkdir: %v, want ErrNotSupported", err)
 	}
 }
+
+func TestListHidesUploadsInFlight(t *testing.T) {
+	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
+	ctx := ctxFor(t, time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	u, err := f.Create(ctx, dir+"/new.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	if _, err := u.Write(random(5000)); err != nil { // more than a segment: on the board now
+		t.Fatal(err)
+	}
+	host, _ := os.ReadDir(hostPath(b, dir))
+	if len(host) != 1 {
+		t.Fatalf("host sees %d files, want the one temporary file", len(host))
+	}
+	if entries, err := f.List(ctx, dir); err != nil || len(entries) != 0 {
+		t.Errorf("List during an upload = %+v, %v, want nothing", entries, err)
+	}
+	if err := u.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if entries, err := f.List(ctx, dir); err != nil || len(entries) != 1 || entries[0].Name != "new.bin" {
+		t.Errorf("List after the upload = %+v, %v, want new.bin", entries, err)
+	}
+}
