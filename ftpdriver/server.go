@@ -270,19 +270,6 @@ func (s *Server) enter() bool {
 
 func (s *Server) leave() { s.ops.Done() }
 
-// describeBoard names the board for greetings and logs.
-func (s *Server) describeBoard() string {
-	info := s.fs.Board()
-	name := info.Machine
-	if name == "" {
-		name = info.Platform
-	}
-	if info.Implementation != "" {
-		name += " (" + info.Implementation + ")"
-	}
-	return name
-}
-
 // mainDriver is ftpserverlib's MainDriver; a separate type keeps its
 // methods out of Server's API.
 type mainDriver struct{ s *Server }
@@ -330,7 +317,7 @@ func (m mainDriver) ClientConnected(cc ftpserver.ClientContext) (string, error) 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.sessions[cc.ID()] = &session{ctx: ctx, cancel: cancel, log: log}
 	log.Debug("client connected", "remote", cc.RemoteAddr())
-	return "ftpbridge: " + s.describeBoard(), nil
+	return "ftpbridge: " + s.fs.Board().String(), nil
 }
 
 // ClientDisconnected cancels what the session still has running on the

@@ -23,6 +23,19 @@ type Info struct {
 	Epoch          int    // the year the board's clock counts from: 1970 or 2000
 }
 
+// String names the board in a few words, for greetings and logs:
+// "ESP32 module with ESP32 (micropython 1.27.0)".
+func (i Info) String() string {
+	name := i.Machine
+	if name == "" {
+		name = i.Platform
+	}
+	if i.Implementation != "" {
+		name += " (" + i.Implementation + ")"
+	}
+	return name
+}
+
 // infoCode runs on every board, the micro:bit's 1.9.2 with a few KB of heap
 // included: no f-strings, nothing imported that may be missing unguarded.
 const infoCode = `import sys,gc

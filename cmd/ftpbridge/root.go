@@ -149,26 +149,13 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 		return err
 	}
 	info := fsys.Board()
-	log.Info(fmt.Sprintf("serving ftp://%s for %s on %s", srv.Addr(), boardName(info), port),
+	log.Info(fmt.Sprintf("serving ftp://%s for %s on %s", srv.Addr(), info, port),
 		"read_only", server.readOnly, "tls", tlsConfig != nil, "anonymous", server.user == "")
 	if err := srv.Serve(ctx); err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
-}
-
-// boardName names a board in a few words: "ESP32 module with ESP32
-// (micropython 1.27.0)".
-func boardName(info repl.Info) string {
-	name := info.Machine
-	if name == "" {
-		name = info.Platform
-	}
-	if info.Implementation != "" {
-		name += " (" + info.Implementation + ")"
-	}
-	return name
 }
 
 // openError explains a port that would not open; an argument that names no
