@@ -491,3 +491,31 @@ func TestListHidesUploadsInFlight(t *testing.T) {
 		t.Errorf("List after the upload = %+v, %v, want new.bin", entries, err)
 	}
 }
+
+// TestFlippedBitIsCaught: a bit flipped on the line during a download is
+// caught by the frame's CRC-32 and the segment read again; the file that
+// arrives is the file on the board.
+func TestFlippedBitIsCaught(t *testing.T) {
+	for _, at := range []int64{30000, 30001, 45000} {
+		f, b, dir := start(t, boardtest.ESP32, boardtest.Options{FlipAt: at})
+		ctx := ctxFor(t, time.Minute)
+		if err := f.Mkdir(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
+		data := random(64 * 1024)
+		if err := os.WriteFile(hostPath(b, dir+"/data"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		var got bytes.Buffer
+		before := f.Stats().Execs
+		if _, err := f.ReadFile(ctx, dir+"/data", 0, &got); err != nil {
+			t.Errorf("flip at %d: ReadFile: %v, want the segment read again", at, err)
+		} else if !bytes.Equal(got.Bytes(), data) {
+			t.Errorf("flip at %d: ReadFile succeeded with different data", at)
+		}
+		// 16 segments and the empty 17th; the damaged one is read twice.
+		if execs := f.Stats().Execs - before; execs != 18 {
+			t.Errorf("flip at %d: %d execs, want 18 (one segment read again)", at, execs)
+		}
+	}
+}

@@ -553,6 +553,14 @@ func (r *Run) Unread(p []byte) {
 	r.c.line.buf = append(append([]byte(nil), p...), r.c.line.buf...)
 }
 
+// Abandon gives up on a program whose output the caller can no longer
+// follow (a damaged frame length, say): the board is interrupted and the
+// next exec re-enters raw mode, skipping whatever the program still prints.
+func (r *Run) Abandon(ctx context.Context) {
+	r.done = true
+	r.c.fail(ctx, ErrProtocol)
+}
+
 // Write sends bytes to the program's stdin (sys.stdin.buffer on the board).
 func (r *Run) Write(p []byte) (int, error) {
 	if err := r.c.line.write(p); err != nil {
