@@ -598,35 +598,36 @@ func TestAnonymous(t *testing.T) {
 	}
 }
 
-// TestSessionsAtOnce runs two downloads on a line held to 115200 baud and
-// lists from a third session meanwhile: boardfs gives the board up between
-// transfer segments, so the listing answers while the downloads still run,
-// well inside kio's 15 s read timeout.
+// TestSessionsAtOnce runs three downloads on a line held to 115200 baud and
+// lists from a fourth session meanwhile: boardfs gives the board up between
+// 4 KB transfer segments (0.36 s each), so the listing answers in about a
+// second, while the downloads still run.
 func TestSessionsAtOnce(t *testing.T) {
 	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{Baud: 115200}})
 	data := randomBytes(60000, 6) // about 5 s on the wire each, 10 s for both
 	put(t, s.Board.Root, "one.bin", data)
 	put(t, s.Board.Root, "two.bin", data)
-	c1, c2, c3 := s.Dial(t), s.Dial(t), s.Dial(t)
+	put(t, s.Board.Root, "three.bin", data)
+	c1, c2, c3, c4 := s.Dial(t), s.Dial(t), s.Dial(t), s.Dial(t)
 
 	var (
 		wg       sync.WaitGroup
 		finished atomic.Int32
-		results  = make([][]byte, 2)
+		results  = make([][]byte, 3)
 		start    = time.Now()
 	)
 	for i, pair := range []struct {
 		c *ftp.ServerConn
 		p string
-	}{{c1, "/one.bin"}, {c2, "/two.bin"}} {
+	}{{c1, "/one.bin"}, {c2, "/two.bin"}, {c3, "/three.bin"}} {
 		wg.Go(func() {
 			results[i] = retr(t, pair.c, pair.p, 0)
 			finished.Add(1)
 		})
 	}
-	time.Sleep(500 * time.Millisecond) // let both downloads start
+	time.Sleep(500 * time.Millisecond) // let the downloads start
 	listStart := time.Now()
-	entries, err := c3.List("/")
+	entries, err := c4.List("/")
 	listTook := time.Since(listStart)
 	stillRunning := finished.Load() == 0
 	if err != nil {
@@ -634,10 +635,10 @@ func TestSessionsAtOnce(t *testing.T) {
 	}
 	wg.Wait()
 	t.Logf("LIST took %v during downloads that took %v", listTook, time.Since(start))
-	if len(entries) != 2 {
+	if len(entries) != 3 {
 		t.Errorf("LIST during downloads: %d entries", len(entries))
 	}
-	if !stillRunning || listTook > 5*time.Second {
+	if !stillRunning || listTook > 3*time.Second {
 		t.Errorf("LIST took %v (downloads still running: %v): it waited for them", listTook, stillRunning)
 	}
 	for i, got := range results {
