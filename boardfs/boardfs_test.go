@@ -205,7 +205,16 @@ func TestHostileNames(t *testing.T) {
 		"punctuation":    "!#$%&()*+,-.;<=>?@[]^_`{|}~",
 		"long":           strings.Repeat("L", 200),
 	}
-	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
+	for _, p := range vmProfiles {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			hostileNames(t, p, names)
+		})
+	}
+}
+
+func hostileNames(t *testing.T, p boardtest.Profile, names map[string]string) {
+	f, b, dir := start(t, p, boardtest.Options{})
 	ctx := ctxFor(t, 2*time.Minute)
 	if err := f.Mkdir(ctx, dir); err != nil {
 		t.Fatal(err)
@@ -239,8 +248,11 @@ func TestHostileNames(t *testing.T) {
 			}
 		})
 	}
-	if _, err := os.Stat(filepath.Join(b.Root, "canary")); !errors.Is(err, fs.ErrNotExist) {
-		t.Errorf("a name ran as code: the canary exists (%v)", err)
+	// The code would run with the board's working directory: / or /flash.
+	for _, canary := range []string{"canary", "flash/canary"} {
+		if _, err := os.Stat(filepath.Join(b.Root, canary)); !errors.Is(err, fs.ErrNotExist) {
+			t.Errorf("a name ran as code: %s exists (%v)", canary, err)
+		}
 	}
 }
 

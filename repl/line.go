@@ -146,6 +146,13 @@ func (l *line) drain(ctx context.Context, quiet time.Duration) error {
 }
 
 // lastSeen is what the board printed last, for error messages.
+// Errors end up in logs, and after a binary transfer these bytes may be a
+// file's, so only the last 64 are quoted: enough for a prompt, a banner's end
+// or a traceback's last line.
 func (l *line) lastSeen() string {
-	return fmt.Sprintf("%q", append(append([]byte(nil), l.tail...), l.buf...))
+	seen := append(append([]byte(nil), l.tail...), l.buf...)
+	if len(seen) > 64 {
+		return fmt.Sprintf("...%q", seen[len(seen)-64:])
+	}
+	return fmt.Sprintf("%q", seen)
 }
