@@ -531,3 +531,21 @@ func TestFlippedBitIsCaught(t *testing.T) {
 		}
 	}
 }
+
+// TestHelpersComeBack: a board reset wipes the helpers; with
+// boardfs.Prepare given to repl, the next operation finds them again.
+func TestHelpersComeBack(t *testing.T) {
+	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
+	ctx := ctxFor(t, time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	time.Sleep(500 * time.Millisecond) // the board boots
+	if _, err := f.List(ctx, dir); err != nil && !errors.Is(err, repl.ErrBoardReset) {
+		t.Fatalf("List right after a reset: %v", err)
+	}
+	if entries, err := f.List(ctx, dir); err != nil || len(entries) != 0 {
+		t.Errorf("List after a reset = %+v, %v, want an empty directory", entries, err)
+	}
+}

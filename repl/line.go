@@ -128,6 +128,30 @@ func (l *line) until(ctx context.Context, marker []byte, stop func([]byte) error
 	}
 }
 
+// pending reports whether the board has sent anything that is waiting to be
+// read, without waiting for more.
+func (l *line) pending() bool {
+	if len(l.buf) > 0 {
+		return true
+	}
+	if l.err != nil {
+		return false
+	}
+	_ = l.port.SetReadTimeout(0)
+	var chunk [256]byte
+	n, err := l.port.Read(chunk[:])
+	_ = l.port.SetReadTimeout(pollInterval)
+	if n > 0 {
+		l.buf = append(l.buf, chunk[:n]...)
+		l.received += int64(n)
+		return true
+	}
+	if err != nil {
+		l.err = disconnected("read", err)
+	}
+	return false
+}
+
 // drain discards what arrives until the line has been quiet for quiet.
 func (l *line) drain(ctx context.Context, quiet time.Duration) error {
 	l.consume(len(l.buf))

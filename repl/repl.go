@@ -237,6 +237,12 @@ func (c *Conn) enterRaw(ctx context.Context) error {
 
 // ready makes sure the board sits at the raw prompt with Prepare done.
 func (c *Conn) ready(ctx context.Context) error {
+	// A board at rest at the raw prompt says nothing; anything it sent
+	// since (boot messages, a banner) means it reset while idle.
+	if c.inRaw && c.line.pending() {
+		c.log.Debug("board spoke while idle: re-entering raw mode", "bytes", len(c.line.buf))
+		c.inRaw = false
+	}
 	if !c.inRaw {
 		if err := c.enterRaw(ctx); err != nil {
 			return err
@@ -328,8 +334,15 @@ func (c *Conn) sendPlain(ctx context.Context, code []byte) error {
 	if err := c.line.write([]byte{ctrlD}); err != nil {
 		return err
 	}
-	head, err := c.line.until(ctx, []byte("OK"), c.resetSeen)
+	// The raw REPL answers OK as soon as it has the code; a board that
+	// does not was not at the raw prompt.
+	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	head, err := c.line.until(octx, []byte("OK"), c.resetSeen)
+	cancel()
 	if err != nil {
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			err = ErrBoardReset
+		}
 		return c.waitError("OK", err)
 	}
 	if len(bytes.TrimSpace(head)) > 0 {
@@ -438,8 +451,16 @@ func (c *Conn) tryRawPaste(ctx context.Context, code []byte) (used bool, err err
 		c.rawPaste = -1
 		return false, nil
 	default:
-		// Firmware without raw-paste took 0x01 as Ctrl-A: banner again.
-		if _, err := c.line.until(ctx, rawBanner, nil); err != nil {
+		// Firmware without raw-paste took 0x01 as Ctrl-A: banner again,
+		// at once. A board that does not answer so was not at the raw
+		// prompt (it reset): give up soon and let the next exec re-enter.
+		bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		_, err := c.line.until(bctx, rawBanner, nil)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+				err = ErrBoardReset
+			}
 			return false, c.waitError("raw prompt after raw-paste probe", err)
 		}
 		c.rawPaste = -1

@@ -118,7 +118,7 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 	}
 	defer ln.Close()
 
-	conn, err := repl.Open(ctx, port, line.baud, repl.Options{Logger: log.With("port", port)})
+	conn, err := repl.Open(ctx, port, line.baud, repl.Options{Logger: log.With("port", port), Prepare: boardfs.Prepare})
 	if err != nil {
 		return openError(port, err)
 	}

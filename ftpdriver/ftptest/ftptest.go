@@ -56,7 +56,7 @@ func Start(tb testing.TB, opts Options) *Server {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn, err := repl.Open(ctx, b.Device, opts.Board.Baud, repl.Options{Logger: log.With("layer", "repl")})
+	conn, err := repl.Open(ctx, b.Device, opts.Board.Baud, repl.Options{Logger: log.With("layer", "repl"), Prepare: boardfs.Prepare})
 	if err != nil {
 		tb.Fatalf("ftptest: open %s: %v", b.Device, err)
 	}
