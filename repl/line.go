@@ -23,13 +23,25 @@ type line struct {
 	buf  []byte // read from the port, not yet consumed
 	tail []byte // the last bytes consumed, for error messages
 	err  error  // sticky: once the port fails, it stays failed
+	// dead is closed when err is set, so a watcher in another goroutine
+	// learns of the failure without touching the port.
+	dead chan struct{}
 
 	sent, received int64 // bytes on the wire, each way
 }
 
 func newLine(port Port) *line {
 	_ = port.SetReadTimeout(pollInterval)
-	return &line{port: port}
+	return &line{port: port, dead: make(chan struct{})}
+}
+
+// broke records the port's failure; the first one is the one kept.
+func (l *line) broke(op string, err error) error {
+	if l.err == nil {
+		l.err = disconnected(op, err)
+		close(l.dead)
+	}
+	return l.err
 }
 
 // fill reads at least one more byte into l.buf.
@@ -49,8 +61,7 @@ func (l *line) fill(ctx context.Context) error {
 			return nil
 		}
 		if err != nil {
-			l.err = disconnected("read", err)
-			return l.err
+			return l.broke("read", err)
 		}
 	}
 }
@@ -72,12 +83,10 @@ func (l *line) write(p []byte) error {
 		n, err := l.port.Write(p)
 		l.sent += int64(max(n, 0))
 		if err != nil {
-			l.err = disconnected("write", err)
-			return l.err
+			return l.broke("write", err)
 		}
 		if n == 0 {
-			l.err = disconnected("write", io.ErrShortWrite)
-			return l.err
+			return l.broke("write", io.ErrShortWrite)
 		}
 		p = p[n:]
 	}
@@ -147,7 +156,7 @@ func (l *line) pending() bool {
 		return true
 	}
 	if err != nil {
-		l.err = disconnected("read", err)
+		l.broke("read", err)
 	}
 	return false
 }
@@ -176,7 +185,29 @@ func (l *line) drain(ctx context.Context, quiet time.Duration) error {
 func (l *line) lastSeen() string {
 	seen := append(append([]byte(nil), l.tail...), l.buf...)
 	if len(seen) > 64 {
-		return fmt.Sprintf("...%q", seen[len(seen)-64:])
+		seen = seen[len(seen)-64:]
+	}
+	// Mostly binary bytes are a file's contents (a transfer broke off),
+	// which have no place in a log line: only the text after them is
+	// quoted. A board answering stray bytes amid text is quoted whole.
+	binary := 0
+	for _, b := range seen {
+		if !textLike(b) {
+			binary++
+		}
+	}
+	if binary*4 > len(seen) {
+		i := len(seen)
+		for i > 0 && textLike(seen[i-1]) {
+			i--
+		}
+		return fmt.Sprintf("binary data, then %q", seen[i:])
 	}
 	return fmt.Sprintf("%q", seen)
+}
+
+// textLike is what a board prints outside a binary transfer: printable
+// ASCII, line ends, tabs and the raw REPL's control bytes (0x01-0x06).
+func textLike(b byte) bool {
+	return (b >= 0x20 && b < 0x7f) || b == '\r' || b == '\n' || b == '\t' || (b >= 0x01 && b <= 0x06)
 }

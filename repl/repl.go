@@ -138,10 +138,15 @@ func New(port Port, opts Options) *Conn {
 	return &Conn{port: port, line: newLine(port), opts: opts, log: log}
 }
 
+// Done is closed once the serial port has failed (the board was
+// unplugged): every later call returns ErrDisconnected. It may be watched
+// from any goroutine.
+func (c *Conn) Done() <-chan struct{} { return c.line.dead }
+
 // Close leaves the board in the friendly REPL, as a person expects to find
 // it, and closes the port if it can be closed.
 func (c *Conn) Close() error {
-	if c.inRaw {
+	if c.inRaw && c.line.err == nil {
 		_ = c.line.write([]byte{ctrlB})
 	}
 	c.inRaw = false
