@@ -41,6 +41,9 @@ var (
 	ErrCorrupt      = errors.New("boardfs: data changed on the way")
 	ErrBusy         = errors.New("boardfs: board busy")
 	ErrNoSpace      = errors.New("boardfs: no space left on the board")
+	// ErrNotConnected: the board is unplugged; a Link is waiting for it
+	// to come back.
+	ErrNotConnected = errors.New("boardfs: board not connected")
 )
 
 // chunk is the most file data a helper holds in board memory at once. Writes
@@ -581,7 +584,7 @@ type reader struct {
 }
 
 // fetch reads the next segment. A segment that arrives damaged (a flipped
-// bit, a lost byte) is read once more; a second failure ends the transfer,
+// bit, a lost byte) or is cut short by a board reset is read once more; a second failure ends the transfer,
 // so a client never gets a wrong file reported complete.
 func (r *reader) fetch(ctx context.Context) error {
 	var seg bytes.Buffer
@@ -592,10 +595,13 @@ func (r *reader) fetch(ctx context.Context) error {
 		sctx, cancel := context.WithTimeout(ctx, segmentTimeout)
 		n, err = r.f.readRange(sctx, r.p, r.off, segment, &seg)
 		cancel()
-		if err == nil || !errors.Is(err, ErrCorrupt) {
+		if err == nil || !(errors.Is(err, ErrCorrupt) || errors.Is(err, repl.ErrBoardReset)) {
 			break
 		}
-		r.f.log.Warn("segment damaged on the line, reading it again", "path", r.p, "offset", r.off, "err", err)
+		// A reset board comes back with its files: the next exec re-enters
+		// raw mode and installs the helpers again, and the segment is read
+		// from the same offset.
+		r.f.log.Warn("segment lost on the line, reading it again", "path", r.p, "offset", r.off, "err", err)
 	}
 	if err != nil {
 		return err

@@ -1,0 +1,244 @@
+package boardfs
+
+import (
+	"context"
+	"encoding/hex"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/ftpbridge/ftpbridge/repl"
+)
+
+// LinkOptions say how a Link reaches its board.
+type LinkOptions struct {
+	// Dial opens a new conversation with the board, made with
+	// repl.Options{Prepare: Prepare}. The caller owns port names: Dial
+	// finds the board's port (the same path, or the same USB serial
+	// number at a new one) and opens it.
+	Dial func(ctx context.Context) (*repl.Conn, error)
+	// Present reports whether the board's port exists now. A Link asks
+	// every Poll while connected, because an idle port never reads and so
+	// never learns of an unplug by itself, and before each Dial while the
+	// board is away. Nil: the port is assumed present.
+	Present func() bool
+	// Poll is how often the Link looks at Present. Default 500 ms.
+	Poll time.Duration
+	// DialTimeout bounds one Dial and the setup after it. Default 20 s.
+	DialTimeout time.Duration
+	// FS configures each FS the Link makes.
+	FS Options
+}
+
+// Link keeps a board connected across unplugs and replugs. FS returns the
+// board's filesystem while it is there and ErrNotConnected while it is
+// away; Run notices the board leaving and coming back. Every (re)connection
+// first removes the upload temporaries an interrupted transfer left.
+type Link struct {
+	opts LinkOptions
+	log  *slog.Logger
+
+	mu      sync.Mutex
+	info    repl.Info // the board's, as last connected
+	fs      *FS
+	conn    *repl.Conn
+	changed chan struct{} // closed and replaced on each connect and disconnect
+}
+
+// Connect makes the first connection, which must succeed: a bridge that
+// starts with no board says so at once rather than serving nothing.
+func Connect(ctx context.Context, opts LinkOptions) (*Link, error) {
+	if opts.Poll <= 0 {
+		opts.Poll = 500 * time.Millisecond
+	}
+	if opts.DialTimeout <= 0 {
+		opts.DialTimeout = 20 * time.Second
+	}
+	log := opts.FS.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	l := &Link{opts: opts, log: log, changed: make(chan struct{})}
+	if err := l.dial(ctx); err != nil {
+		return nil, err
+	}
+	return l, nil
+}
+
+// FS returns the board's filesystem, or ErrNotConnected while the board is
+// away. An FS whose port failed is not handed out again.
+func (l *Link) FS() (*FS, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.fs == nil {
+		return nil, ErrNotConnected
+	}
+	select {
+	case <-l.conn.Done():
+		return nil, ErrNotConnected
+	default:
+	}
+	return l.fs, nil
+}
+
+// Info says what the board is, as last connected.
+func (l *Link) Info() repl.Info {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.info
+}
+
+// Changed returns a channel closed at the next connect or disconnect.
+func (l *Link) Changed() <-chan struct{} {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.changed
+}
+
+// Run watches the board until ctx is done, reconnecting after an unplug,
+// then closes the connection, leaving the board in its friendly REPL.
+func (l *Link) Run(ctx context.Context) {
+	tick := time.NewTicker(l.opts.Poll)
+	defer tick.Stop()
+	failures := 0
+	for {
+		l.mu.Lock()
+		conn := l.conn
+		l.mu.Unlock()
+		var dead <-chan struct{}
+		if conn != nil {
+			dead = conn.Done()
+		}
+		select {
+		case <-ctx.Done():
+			l.disconnect(ctx, "stopping")
+			return
+		case <-dead:
+			l.disconnect(ctx, "the serial port failed")
+		case <-tick.C:
+			switch {
+			case conn != nil && !l.present():
+				l.disconnect(ctx, "the serial port is gone")
+			case conn == nil && l.present():
+				err := l.dial(ctx)
+				switch {
+				case err == nil:
+					failures = 0
+				case ctx.Err() == nil:
+					// A booting board may take a few tries; say so once.
+					level := slog.LevelDebug
+					if failures == 0 {
+						level = slog.LevelWarn
+					}
+					failures++
+					l.log.Log(ctx, level, "board is back but does not answer yet", "err", err)
+				}
+			}
+		}
+	}
+}
+
+func (l *Link) present() bool { return l.opts.Present == nil || l.opts.Present() }
+
+// dial connects, sweeps, and publishes the new FS.
+func (l *Link) dial(ctx context.Context) error {
+	dctx, cancel := context.WithTimeout(ctx, l.opts.DialTimeout)
+	defer cancel()
+	conn, err := l.opts.Dial(dctx)
+	if err != nil {
+		return err
+	}
+	fsys, err := New(dctx, conn, l.opts.FS)
+	if err == nil {
+		err = fsys.sweep(dctx)
+	}
+	if err != nil {
+		_ = conn.Close()
+		return err
+	}
+	l.mu.Lock()
+	l.fs, l.conn, l.info = fsys, conn, fsys.Board()
+	close(l.changed)
+	l.changed = make(chan struct{})
+	l.mu.Unlock()
+	l.log.Info("board connected", "board", fsys.Board().String())
+	return nil
+}
+
+// disconnect forgets the FS and closes its port. It waits a bounded time
+// for an operation still on the board: on a failed port that operation
+// fails at once.
+func (l *Link) disconnect(ctx context.Context, why string) {
+	l.mu.Lock()
+	fsys, conn := l.fs, l.conn
+	l.fs, l.conn = nil, nil
+	if fsys != nil {
+		close(l.changed)
+		l.changed = make(chan struct{})
+	}
+	l.mu.Unlock()
+	if fsys == nil {
+		return
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	held := fsys.acquireUntil(actx) == nil
+	if err := conn.Close(); err != nil && ctx.Err() == nil {
+		l.log.Debug("closing the serial port", "err", err)
+	}
+	if held {
+		fsys.release()
+	}
+	if ctx.Err() == nil {
+		l.log.Warn("board disconnected: waiting for it to come back", "why", why)
+	}
+}
+
+// acquireUntil waits for the board for as long as ctx allows.
+func (f *FS) acquireUntil(ctx context.Context) error {
+	select {
+	case f.board <- struct{}{}:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// sweepCode removes upload temporaries (the names uploadTemp matches)
+// everywhere on the board and prints each one's name in hex.
+const sweepCode = `def _sw(d):
+ for e in os.ilistdir(d):
+  n=e[0];p=_j(d,n)
+  if e[1]&0x4000:_sw(p)
+  elif len(n)>=20 and n[0]=='.' and n[-10:]=='.ftpbridge' and n[-19]=='.' and not [c for c in n[-18:-10] if c not in '0123456789abcdef']:
+   os.remove(p);print(_h(p))
+_sw('/')
+del _sw`
+
+// flatSweepCode is sweepCode for the micro:bit's flat filesystem.
+const flatSweepCode = `for n in os.listdir():
+ if len(n)==19 and n[:11]=='.ftpbridge-':
+  os.remove(n);print(_h(n))`
+
+// sweep removes what interrupted uploads left: a connection is made only
+// when no upload can be in flight, so every temporary is stale.
+func (f *FS) sweep(ctx context.Context) error {
+	code := sweepCode
+	if f.flat {
+		code = flatSweepCode
+	}
+	out, err := f.call(ctx, "sweep", "/", code)
+	if err != nil {
+		return err
+	}
+	for _, h := range strings.Fields(string(out)) {
+		name, err := hex.DecodeString(h)
+		if err != nil {
+			return fmt.Errorf("boardfs: sweep: %w: %q", ErrProtocol, h)
+		}
+		f.log.Info("removed an interrupted upload's temporary file", "path", string(name))
+	}
+	return nil
+}
