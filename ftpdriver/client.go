@@ -51,12 +51,16 @@ func boardPath(name string) (string, error) {
 	return path.Clean(name), nil
 }
 
-// run performs one board operation under its own deadline, registered with
+// run performs one board operation, on the board connected now, under its own deadline, registered with
 // the server so shutdown can wait for it, and maps its error for the reply.
-func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx context.Context, p string) error) error {
+func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx context.Context, fsys *boardfs.FS, p string) error) error {
 	p, err := boardPath(name)
 	if err != nil {
 		return ftpError(d.log, op, name, err)
+	}
+	fsys, err := d.srv.board.FS()
+	if err != nil {
+		return ftpError(d.log, op, p, err)
 	}
 	if !d.srv.enter() {
 		return ftpError(d.log, op, p, ErrStopping)
@@ -65,7 +69,7 @@ func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx co
 	ctx, cancel := context.WithTimeoutCause(d.ctx, timeout, ErrTimeout)
 	defer cancel()
 	start := time.Now()
-	err = f(ctx, p)
+	err = f(ctx, fsys, p)
 	if err != nil && ctx.Err() != nil {
 		// Say why the wait ended: the deadline, or the client left.
 		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
@@ -76,7 +80,7 @@ func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx co
 
 // write runs a change: refused when read-only, and the cache forgotten
 // afterwards, whatever the outcome (a failed rename may have half happened).
-func (d *clientDriver) write(op, name string, f func(ctx context.Context, p string) error) error {
+func (d *clientDriver) write(op, name string, f func(ctx context.Context, fsys *boardfs.FS, p string) error) error {
 	if d.readOnly {
 		return ftpError(d.log, op, name, ErrReadOnly)
 	}
@@ -85,7 +89,7 @@ func (d *clientDriver) write(op, name string, f func(ctx context.Context, p stri
 }
 
 // stat returns p's entry, from the cache when it is fresh.
-func (d *clientDriver) stat(ctx context.Context, p string) (boardfs.Entry, error) {
+func (d *clientDriver) stat(ctx context.Context, fsys *boardfs.FS, p string) (boardfs.Entry, error) {
 	if p == "/" {
 		// The root always exists, and CWD / and CDUP ask often. On boards
 		// with several mounts it is the VFS root, which has no stat of its
@@ -100,7 +104,7 @@ func (d *clientDriver) stat(ctx context.Context, p string) (boardfs.Entry, error
 		return e, nil
 	}
 	gen := c.generation()
-	e, err := d.srv.fs.Stat(ctx, p)
+	e, err := fsys.Stat(ctx, p)
 	switch {
 	case err == nil:
 		c.putStat(gen, p, e, false)
@@ -114,9 +118,9 @@ func (d *clientDriver) stat(ctx context.Context, p string) (boardfs.Entry, error
 // step of every listing.
 func (d *clientDriver) Stat(name string) (os.FileInfo, error) {
 	var e boardfs.Entry
-	err := d.run("stat", name, d.srv.opts.OpTimeout, func(ctx context.Context, p string) error {
+	err := d.run("stat", name, d.srv.opts.OpTimeout, func(ctx context.Context, fsys *boardfs.FS, p string) error {
 		var err error
-		e, err = d.stat(ctx, p)
+		e, err = d.stat(ctx, fsys, p)
 		if err == nil {
 			e.Name = path.Base(p)
 		}
@@ -131,7 +135,7 @@ func (d *clientDriver) Stat(name string) (os.FileInfo, error) {
 // ReadDir serves LIST, NLST, MLSD and STAT of a directory in one board exec.
 func (d *clientDriver) ReadDir(name string) ([]os.FileInfo, error) {
 	var entries []boardfs.Entry
-	err := d.run("list", name, d.srv.opts.OpTimeout, func(ctx context.Context, p string) error {
+	err := d.run("list", name, d.srv.opts.OpTimeout, func(ctx context.Context, fsys *boardfs.FS, p string) error {
 		c := d.srv.cache
 		if cached, ok := c.list(p); ok {
 			entries = cached
@@ -139,7 +143,7 @@ func (d *clientDriver) ReadDir(name string) ([]os.FileInfo, error) {
 		}
 		gen := c.generation()
 		var err error
-		entries, err = d.srv.fs.List(ctx, p)
+		entries, err = fsys.List(ctx, p)
 		if err == nil {
 			c.putList(gen, p, entries)
 		}
@@ -157,22 +161,22 @@ func (d *clientDriver) ReadDir(name string) ([]os.FileInfo, error) {
 
 // Mkdir serves MKD.
 func (d *clientDriver) Mkdir(name string, _ os.FileMode) error {
-	return d.write("mkdir", name, func(ctx context.Context, p string) error {
-		return d.srv.fs.Mkdir(ctx, p)
+	return d.write("mkdir", name, func(ctx context.Context, fsys *boardfs.FS, p string) error {
+		return fsys.Mkdir(ctx, p)
 	})
 }
 
 // Remove serves DELE.
 func (d *clientDriver) Remove(name string) error {
-	return d.write("remove", name, func(ctx context.Context, p string) error {
-		return d.srv.fs.Remove(ctx, p)
+	return d.write("remove", name, func(ctx context.Context, fsys *boardfs.FS, p string) error {
+		return fsys.Remove(ctx, p)
 	})
 }
 
 // RemoveDir serves RMD; it removes empty directories only.
 func (d *clientDriver) RemoveDir(name string) error {
-	return d.write("rmdir", name, func(ctx context.Context, p string) error {
-		return d.srv.fs.RemoveDir(ctx, p)
+	return d.write("rmdir", name, func(ctx context.Context, fsys *boardfs.FS, p string) error {
+		return fsys.RemoveDir(ctx, p)
 	})
 }
 
@@ -183,8 +187,8 @@ func (d *clientDriver) Rename(oldname, newname string) error {
 	if err != nil {
 		return ftpError(d.log, "rename", newname, err)
 	}
-	return d.write("rename", oldname, func(ctx context.Context, from string) error {
-		return d.srv.fs.Rename(ctx, from, to)
+	return d.write("rename", oldname, func(ctx context.Context, fsys *boardfs.FS, from string) error {
+		return fsys.Rename(ctx, from, to)
 	})
 }
 
@@ -192,18 +196,18 @@ func (d *clientDriver) Rename(oldname, newname string) error {
 // for the whole file only.
 func (d *clientDriver) ComputeHash(name string, algo ftpserver.HASHAlgo, start, end int64) (string, error) {
 	var sum []byte
-	err := d.run("hash", name, d.srv.opts.LongOpTimeout, func(ctx context.Context, p string) error {
+	err := d.run("hash", name, d.srv.opts.LongOpTimeout, func(ctx context.Context, fsys *boardfs.FS, p string) error {
 		if algo != ftpserver.HASHAlgoSHA256 {
 			return fmt.Errorf("%w: only SHA-256 is computed on the board", boardfs.ErrNotSupported)
 		}
-		e, err := d.stat(ctx, p)
+		e, err := d.stat(ctx, fsys, p)
 		if err != nil {
 			return err
 		}
 		if start != 0 || end != e.Size {
 			return fmt.Errorf("%w: hash of part of a file (%d-%d of %d bytes)", boardfs.ErrNotSupported, start, end, e.Size)
 		}
-		sum, err = d.srv.fs.Hash(ctx, p)
+		sum, err = fsys.Hash(ctx, p)
 		return err
 	})
 	if err != nil {
@@ -215,9 +219,9 @@ func (d *clientDriver) ComputeHash(name string, algo ftpserver.HASHAlgo, start, 
 // GetAvailableSpace serves AVBL: the board's free bytes.
 func (d *clientDriver) GetAvailableSpace(name string) (int64, error) {
 	var free int64
-	err := d.run("space", name, d.srv.opts.OpTimeout, func(ctx context.Context, _ string) error {
+	err := d.run("space", name, d.srv.opts.OpTimeout, func(ctx context.Context, fsys *boardfs.FS, _ string) error {
 		var err error
-		free, _, err = d.srv.fs.Space(ctx)
+		free, _, err = fsys.Space(ctx)
 		return err
 	})
 	return free, err

@@ -507,7 +507,7 @@ func TestHashAndSpace(t *testing.T) {
 	want := hex.EncodeToString(sum[:])
 	r := rawDial(t, s.Addr, "anonymous", "x")
 
-	if !s.FS.Board().SHA256 {
+	if !s.Link.Info().SHA256 {
 		t.Skip("board without hashlib.sha256")
 	}
 	code, msg := r.cmd("FEAT")

@@ -41,6 +41,8 @@ var (
 	ErrRestart = errors.New("ftpdriver: cannot restart there")
 )
 
+const notConnected = "board not connected, try again when it is plugged in"
+
 // replyError is what ftpserverlib puts on the reply line: a short message
 // (ftpserverlib writes err.Error() into the reply) that still unwraps to the
 // sentinel ftpserverlib picks its reply code from (552, 553) and to the
@@ -101,8 +103,13 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		msg, kind, level = "not supported", ErrNotUsed, slog.LevelError
 	case errors.Is(err, ErrStopping):
 		msg, kind, level = "server stopping", ErrStopping, slog.LevelInfo
+	case errors.Is(err, boardfs.ErrNotConnected):
+		// The Link has said once that the board is away.
+		msg, kind, level = notConnected, boardfs.ErrNotConnected, slog.LevelDebug
 	case errors.Is(err, repl.ErrDisconnected):
-		msg, kind, level = "board disconnected", repl.ErrDisconnected, slog.LevelError
+		// The same to a client: the board is away, and the bridge takes
+		// it back by itself when it returns.
+		msg, kind = notConnected, boardfs.ErrNotConnected
 	case errors.Is(err, repl.ErrBoardReset):
 		msg, kind = "board reset, try again", repl.ErrBoardReset
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):

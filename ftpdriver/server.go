@@ -23,6 +23,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/repl"
 )
 
 // Options configure a Server. The zero value (apart from the listen
@@ -69,10 +70,19 @@ type PortRange struct{ Start, End int }
 // IsZero reports whether r leaves the choice to the system.
 func (r PortRange) IsZero() bool { return r.Start == 0 && r.End == 0 }
 
+// Board is where the server finds the board for each operation. A
+// *boardfs.Link follows the board across unplugs: FS then fails with
+// boardfs.ErrNotConnected until it is back.
+type Board interface {
+	FS() (*boardfs.FS, error)
+	// Info says what the board is, as last seen.
+	Info() repl.Info
+}
+
 // Server serves one board to any number of FTP sessions. Sessions run
 // their commands concurrently; boardfs serializes the board.
 type Server struct {
-	fs    *boardfs.FS
+	board Board
 	opts  Options
 	log   *slog.Logger
 	cache *metaCache
@@ -93,8 +103,8 @@ type session struct {
 	log    *slog.Logger
 }
 
-// New returns a server for fsys. Call Listen, then Serve.
-func New(fsys *boardfs.FS, opts Options) *Server {
+// New returns a server for board. Call Listen, then Serve.
+func New(board Board, opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -114,7 +124,7 @@ func New(fsys *boardfs.FS, opts Options) *Server {
 		opts.ShutdownWait = 5 * time.Second
 	}
 	s := &Server{
-		fs:       fsys,
+		board:    board,
 		opts:     opts,
 		log:      opts.Logger,
 		cache:    newMetaCache(opts.CacheTTL),
@@ -295,7 +305,7 @@ func (m mainDriver) GetSettings() (*ftpserver.Settings, error) {
 		// HASH is computed on the board where it has hashlib.sha256;
 		// without the extension the library would read the whole file over
 		// the serial line.
-		EnableHASH:  s.fs.Board().SHA256,
+		EnableHASH:  s.board.Info().SHA256,
 		IdleTimeout: int(s.opts.IdleTimeout / time.Second),
 	}
 	if !s.opts.PassivePorts.IsZero() {
@@ -317,7 +327,7 @@ func (m mainDriver) ClientConnected(cc ftpserver.ClientContext) (string, error) 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.sessions[cc.ID()] = &session{ctx: ctx, cancel: cancel, log: log}
 	log.Debug("client connected", "remote", cc.RemoteAddr())
-	return "ftpbridge: " + s.fs.Board().String(), nil
+	return "ftpbridge: " + s.board.Info().String(), nil
 }
 
 // ClientDisconnected cancels what the session still has running on the

@@ -83,16 +83,17 @@ func (t *transfer) afterContext(d time.Duration) (context.Context, context.Cance
 // download streams a board file to the data connection.
 type download struct {
 	*transfer
-	rc  io.ReadCloser
-	pos int64
+	fsys *boardfs.FS // the board the download started on: a replugged one is a new FS
+	rc   io.ReadCloser
+	pos  int64
 }
 
 func (d *clientDriver) openDownload(name string, offset int64) (ftpserver.FileTransfer, error) {
 	var h *download
-	err := d.run("open", name, d.srv.opts.OpTimeout, func(ctx context.Context, p string) error {
+	err := d.run("open", name, d.srv.opts.OpTimeout, func(ctx context.Context, fsys *boardfs.FS, p string) error {
 		// The stat is usually cached from the listing the client just
 		// read, and makes RETR of a directory fail before the 150.
-		e, err := d.stat(ctx, p)
+		e, err := d.stat(ctx, fsys, p)
 		if err != nil {
 			return err
 		}
@@ -105,12 +106,12 @@ func (d *clientDriver) openDownload(name string, offset int64) (ftpserver.FileTr
 		if !d.srv.enter() {
 			return ErrStopping
 		}
-		rc, err := d.srv.fs.Open(ctx, p, offset)
+		rc, err := fsys.Open(ctx, p, offset)
 		if err != nil {
 			d.srv.leave()
 			return err
 		}
-		h = &download{transfer: d.newTransfer("RETR", p), rc: rc, pos: offset}
+		h = &download{transfer: d.newTransfer("RETR", p), fsys: fsys, rc: rc, pos: offset}
 		return nil
 	})
 	if err != nil {
@@ -146,7 +147,7 @@ func (h *download) Seek(offset int64, whence int) (int64, error) {
 	}
 	ctx, cancel := context.WithTimeoutCause(h.d.ctx, h.d.srv.opts.OpTimeout, ErrTimeout)
 	defer cancel()
-	rc, err := h.d.srv.fs.Open(ctx, h.path, offset)
+	rc, err := h.fsys.Open(ctx, h.path, offset)
 	if err != nil {
 		h.rc = io.NopCloser(eofReader{})
 		return h.pos, ftpError(h.d.log, "seek", h.path, err)
@@ -192,7 +193,7 @@ func (d *clientDriver) openUpload(name string, flags int, offset int64) (ftpserv
 		return nil, ftpError(d.log, "upload", name, ErrReadOnly)
 	}
 	var h *upload
-	err := d.run("upload", name, d.srv.opts.OpTimeout, func(ctx context.Context, p string) error {
+	err := d.run("upload", name, d.srv.opts.OpTimeout, func(ctx context.Context, fsys *boardfs.FS, p string) error {
 		op := "STOR"
 		if flags&os.O_APPEND != 0 {
 			op = "APPE"
@@ -204,7 +205,7 @@ func (d *clientDriver) openUpload(name string, flags int, offset int64) (ftpserv
 		if op == "APPE" || (flags&os.O_TRUNC == 0 && offset > 0) {
 			// APPE, or REST n + STOR: the board can only add at the end,
 			// so a restart point must be the file's size.
-			e, err := d.stat(ctx, p)
+			e, err := d.stat(ctx, fsys, p)
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				// Nothing to add to: a new file.
@@ -227,9 +228,9 @@ func (d *clientDriver) openUpload(name string, flags int, offset int64) (ftpserv
 			err error
 		)
 		if appendTo {
-			up, err = d.srv.fs.Append(ctx, p)
+			up, err = fsys.Append(ctx, p)
 		} else {
-			up, err = d.srv.fs.Create(ctx, p)
+			up, err = fsys.Create(ctx, p)
 		}
 		if err != nil {
 			d.srv.leave()

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -34,7 +35,7 @@ type Options struct {
 type Server struct {
 	Addr  string           // host:port to dial
 	Board *boardtest.Board // Board.Root is the board's filesystem on the host
-	FS    *boardfs.FS
+	Link  *boardfs.Link    // the board as the server reaches it
 	opts  Options
 	stop  context.CancelFunc
 	done  chan error
@@ -56,13 +57,16 @@ func Start(tb testing.TB, opts Options) *Server {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	conn, err := repl.Open(ctx, b.Device, opts.Board.Baud, repl.Options{Logger: log.With("layer", "repl"), Prepare: boardfs.Prepare})
+	// The server reaches the board as ftpbridge does: through a Link that
+	// follows it across a cut and a replug of the rig's line.
+	link, err := boardfs.Connect(ctx, boardfs.LinkOptions{
+		Dial: func(ctx context.Context) (*repl.Conn, error) {
+			return repl.Open(ctx, b.Device, opts.Board.Baud, repl.Options{Logger: log.With("layer", "repl"), Prepare: boardfs.Prepare})
+		},
+		Present: func() bool { _, err := os.Stat(b.Device); return err == nil },
+		FS:      boardfs.Options{Logger: log.With("layer", "boardfs"), BusyWait: opts.BusyWait},
+	})
 	if err != nil {
-		tb.Fatalf("ftptest: open %s: %v", b.Device, err)
-	}
-	fsys, err := boardfs.New(ctx, conn, boardfs.Options{Logger: log.With("layer", "boardfs"), BusyWait: opts.BusyWait})
-	if err != nil {
-		_ = conn.Close()
 		if errors.Is(err, boardfs.ErrNotSupported) {
 			// What boardfs cannot serve yet is no failure of the server;
 			// the test runs by itself once boardfs learns the board.
@@ -70,29 +74,31 @@ func Start(tb testing.TB, opts Options) *Server {
 		}
 		tb.Fatalf("ftptest: boardfs on %s: %v", b.Device, err)
 	}
+	lctx, stopLink := context.WithCancel(context.Background())
+	linkDone := make(chan struct{})
+	go func() { link.Run(lctx); close(linkDone) }()
+	closeLink := func() { stopLink(); <-linkDone }
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		_ = conn.Close()
+		closeLink()
 		tb.Fatalf("ftptest: listen: %v", err)
 	}
 	dopts := opts.Driver
 	dopts.Logger = log
 	dopts.Listener = ln
-	srv := ftpdriver.New(fsys, dopts)
+	srv := ftpdriver.New(link, dopts)
 	if err := srv.Listen(); err != nil {
-		_ = conn.Close()
+		closeLink()
 		tb.Fatalf("ftptest: %v", err)
 	}
 	sctx, stop := context.WithCancel(context.Background())
-	s := &Server{Addr: srv.Addr(), Board: b, FS: fsys, opts: opts, stop: stop, done: make(chan error, 1)}
+	s := &Server{Addr: srv.Addr(), Board: b, Link: link, opts: opts, stop: stop, done: make(chan error, 1)}
 	go func() { s.done <- srv.Serve(sctx) }()
 	tb.Cleanup(func() {
 		if err := s.Stop(); err != nil {
 			tb.Errorf("ftptest: serve: %v", err)
 		}
-		if err := conn.Close(); err != nil {
-			tb.Errorf("ftptest: close the board's port: %v", err)
-		}
+		closeLink()
 	})
 	return s
 }

@@ -1,0 +1,276 @@
+package ftpdriver_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	"github.com/ftpbridge/ftpbridge/ftpdriver"
+	"github.com/ftpbridge/ftpbridge/ftpdriver/ftptest"
+	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
+)
+
+// logBuffer keeps what the server logs, for tests that check a fault was
+// seen and handled, and passes it on to the test's output.
+type logBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+	out io.Writer
+}
+
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.buf.Write(p)
+	return l.out.Write(p)
+}
+
+func (l *logBuffer) contains(s string) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return strings.Contains(l.buf.String(), s)
+}
+
+func capture(t *testing.T) (*slog.Logger, *logBuffer) {
+	lb := &logBuffer{out: t.Output()}
+	return slog.New(slog.NewTextHandler(lb, &slog.HandlerOptions{Level: slog.LevelInfo})), lb
+}
+
+// tryRetr downloads p and returns its bytes and the first error: from the
+// data connection or from the reply that ends the transfer.
+func tryRetr(c *ftp.ServerConn, p string) ([]byte, error) {
+	r, err := c.Retr(p)
+	if err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	return b, err
+}
+
+// waitBack polls with LIST until the board answers again, and returns the
+// errors seen while it was away.
+func waitBack(t *testing.T, c *ftp.ServerConn, within time.Duration) []error {
+	t.Helper()
+	var seen []error
+	deadline := time.Now().Add(within)
+	for {
+		_, err := c.List("/")
+		if err == nil {
+			return seen
+		}
+		seen = append(seen, err)
+		if time.Now().After(deadline) {
+			t.Fatalf("the board did not come back within %v; last reply: %v", within, err)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// noTemporaries fails when an upload's temporary file is left in dir.
+func noTemporaries(t *testing.T, root, dir string) {
+	t.Helper()
+	for _, n := range hostNames(t, root, dir) {
+		if strings.HasSuffix(n, ".ftpbridge") || strings.HasPrefix(n, ".ftpbridge-") {
+			t.Errorf("temporary file %q left in %s", n, dir)
+		}
+	}
+}
+
+// The line is cut in the middle of a download: the client gets an error,
+// never a short file reported complete; while the board is away a request
+// gets "board not connected"; once it is plugged back in the bridge takes
+// it back by itself and the same download is exact.
+func TestUnplugDuringDownload(t *testing.T) {
+	root := t.TempDir()
+	want := randomBytes(64<<10, 61)
+	put(t, root, "big.bin", want)
+	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{
+		Root: root, CutAfter: 30_000, ReplugAfter: 3 * time.Second,
+	}})
+	c := s.Dial(t)
+
+	got, err := tryRetr(c, "/big.bin")
+	if err == nil {
+		t.Fatalf("RETR cut after %d of %d bytes reported success", len(got), len(want))
+	}
+	t.Logf("cut RETR: %d bytes, %v", len(got), err)
+	if _, err := c.List("/"); err == nil || !strings.Contains(err.Error(), "board not connected") {
+		t.Errorf("LIST while the board is away: %v, want a \"board not connected\" reply", err)
+	}
+	away := waitBack(t, c, 30*time.Second)
+	for _, err := range away {
+		if !strings.Contains(err.Error(), "not connected") && !strings.Contains(err.Error(), "try again") {
+			t.Errorf("reply while the board was away: %v", err)
+		}
+	}
+	if got, err := tryRetr(c, "/big.bin"); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("RETR after the replug: %d bytes (equal %v), %v", len(got), bytes.Equal(got, want), err)
+	}
+}
+
+// The line is cut in the middle of an upload over an existing file: the
+// client gets an error, the old file stays whole, and the temporary file the
+// upload left is removed when the board comes back.
+func TestUnplugDuringUpload(t *testing.T) {
+	root := t.TempDir()
+	old := []byte("print('old')\n")
+	put(t, root, "main.py", old)
+	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{
+		Root: root, CutAfter: 30_000, ReplugAfter: 2 * time.Second,
+	}})
+	c := s.Dial(t)
+
+	data := randomBytes(64<<10, 62)
+	if err := c.Stor("/main.py", bytes.NewReader(data)); err == nil {
+		t.Fatal("STOR cut in the middle reported success")
+	} else {
+		t.Logf("cut STOR: %v", err)
+	}
+	waitBack(t, c, 30*time.Second)
+	if got := get(t, root, "main.py"); !bytes.Equal(got, old) {
+		t.Errorf("main.py after a cut upload holds %d bytes, want the old %d", len(got), len(old))
+	}
+	noTemporaries(t, root, "/")
+	if err := c.Stor("/main.py", bytes.NewReader(data)); err != nil {
+		t.Fatalf("STOR after the replug: %v", err)
+	}
+	if got := get(t, root, "main.py"); !bytes.Equal(got, data) {
+		t.Errorf("main.py after the second upload holds %d bytes, want %d", len(got), len(data))
+	}
+}
+
+// The line is cut while a listing is on the wire: LIST fails, and the
+// next one, once the board is back, is whole.
+func TestUnplugDuringList(t *testing.T) {
+	root := t.TempDir()
+	var names []string
+	for i := range 300 {
+		n := strings.Repeat("x", 40) + string(rune('a'+i%26)) + "-" + string(rune('a'+i/26))
+		put(t, root, n, nil)
+		names = append(names, n)
+	}
+	slices.Sort(names)
+	// Startup moves a few KB; the listing of 300 long names about 30 KB.
+	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{
+		Root: root, CutAfter: 12_000, ReplugAfter: 2 * time.Second,
+	}, Driver: ftpdriver.Options{CacheTTL: -1}})
+	c := s.Dial(t)
+	if got, err := c.NameList("/"); err == nil {
+		t.Fatalf("NLST cut in the middle reported success with %d names", len(got))
+	}
+	waitBack(t, c, 30*time.Second)
+	got, err := c.NameList("/")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range got {
+		got[i] = strings.TrimPrefix(got[i], "/")
+	}
+	slices.Sort(got)
+	if !slices.Equal(got, names) {
+		t.Errorf("NLST after the replug: %d names, want %d", len(got), len(names))
+	}
+}
+
+// The board resets (its reset button) in the middle of a download: the
+// segment it was sending is read again, and the file arrives exact.
+func TestResetDuringDownload(t *testing.T) {
+	root := t.TempDir()
+	want := randomBytes(48<<10, 63)
+	put(t, root, "big.bin", want)
+	log, logs := capture(t)
+	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{Root: root, Baud: 115200}, Driver: ftpdriver.Options{Logger: log}})
+	c := s.Dial(t)
+
+	r, err := c.Retr("/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 14<<10)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	s.Board.Reset()
+	rest, err := io.ReadAll(r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	got := append(head, rest...)
+	if err == nil && !bytes.Equal(got, want) {
+		t.Fatalf("RETR across a reset reported success with %d wrong bytes", len(got))
+	}
+	if err != nil {
+		t.Fatalf("RETR across a reset: %v (after %d bytes)", err, len(got))
+	}
+	if !logs.contains("reading it again") {
+		t.Error("no segment was read again: the reset did not land inside the transfer")
+	}
+	if got, err := tryRetr(c, "/big.bin"); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("RETR after the reset: %d bytes, %v", len(got), err)
+	}
+}
+
+// The board resets in the middle of an upload: the upload fails, the old
+// file stays whole, no temporary is left, and the next upload works.
+func TestResetDuringUpload(t *testing.T) {
+	root := t.TempDir()
+	old := []byte("print('old')\n")
+	put(t, root, "main.py", old)
+	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{Root: root, Baud: 115200}})
+	c := s.Dial(t)
+
+	data := randomBytes(48<<10, 64)
+	pr, pw := io.Pipe()
+	go func() {
+		_, _ = pw.Write(data[:16<<10])
+		s.Board.Reset()
+		_, _ = pw.Write(data[16<<10:])
+		pw.Close()
+	}()
+	if err := c.Stor("/main.py", pr); err == nil {
+		if got := get(t, root, "main.py"); !bytes.Equal(got, data) {
+			t.Fatalf("STOR across a reset reported success; main.py holds %d bytes", len(got))
+		}
+		t.Log("the reset landed between segments; the upload completed")
+	} else {
+		t.Logf("STOR across a reset: %v", err)
+		if got := get(t, root, "main.py"); !bytes.Equal(got, old) {
+			t.Errorf("main.py after a failed upload holds %d bytes, want the old %d", len(got), len(old))
+		}
+	}
+	noTemporaries(t, root, "/")
+	if err := c.Stor("/main.py", bytes.NewReader(data)); err != nil {
+		t.Fatalf("STOR after the reset: %v", err)
+	}
+	if got := get(t, root, "main.py"); !bytes.Equal(got, data) {
+		t.Errorf("main.py holds %d bytes, want %d", len(got), len(data))
+	}
+}
+
+// A bit flips on the line in the middle of a download: the frame's CRC-32
+// catches it, the segment is read again, and the file arrives exact.
+func TestFlippedBitDuringDownload(t *testing.T) {
+	root := t.TempDir()
+	want := randomBytes(32<<10, 65)
+	put(t, root, "big.bin", want)
+	log, logs := capture(t)
+	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{Root: root, FlipAt: 20_000}, Driver: ftpdriver.Options{Logger: log}})
+	c := s.Dial(t)
+	got, err := tryRetr(c, "/big.bin")
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("RETR with a flipped bit: %d bytes (equal %v), %v", len(got), bytes.Equal(got, want), err)
+	}
+	if !logs.contains("CRC-32") {
+		t.Error("no damaged frame was seen: the flipped bit missed the transfer")
+	}
+}
