@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"sync"
@@ -206,25 +208,20 @@ func TestCompletion(t *testing.T) {
 // TestServeBoard runs `ftpbridge DEVICE` on an emulated board, uses it,
 // and stops it as Ctrl-C does. It logs at debug level, where the password
 // must still not appear.
-func TestServeBoard(t *testing.T) {
-	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
-	const password = "pw-Zq8v1"
-	var logs lockedBuffer
-	a := testApp(map[string]string{"FTPBRIDGE_READ_ONLY": "true", "FTPBRIDGE_PASSWORD": password}, nil, &logs)
+// startServing runs ftpbridge with args until ctx is done, and returns the
+// address it serves on, read from its log, and where its error will go.
+func startServing(t *testing.T, ctx context.Context, a *app, logs *lockedBuffer, device string, args ...string) (string, <-chan error) {
+	t.Helper()
 	cmd := newRootCmd(a)
-	cmd.SetArgs([]string{"--listen", "127.0.0.1:0", "--user", "me", "--verbose", b.Device})
+	cmd.SetArgs(args)
 	cmd.SetOut(io.Discard)
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 
-	serving := regexp.MustCompile(`serving ftp://(\S+) for (.+) on ` + regexp.QuoteMeta(b.Device))
-	var addr string
-	for deadline := time.Now().Add(30 * time.Second); addr == ""; {
+	serving := regexp.MustCompile(`serving ftp://(\S+) for (.+) on ` + regexp.QuoteMeta(device))
+	for deadline := time.Now().Add(30 * time.Second); ; {
 		if m := serving.FindStringSubmatch(logs.String()); m != nil {
-			addr = m[1]
-			break
+			return m[1], done
 		}
 		select {
 		case err := <-done:
@@ -235,6 +232,74 @@ func TestServeBoard(t *testing.T) {
 			t.Fatalf("no serving line:\n%s", logs.String())
 		}
 	}
+}
+
+// The board is unplugged in the middle of a download and plugged back in
+// at the same path: the download fails, and ftpbridge takes the board back
+// without a restart.
+func TestServeReplug(t *testing.T) {
+	root := t.TempDir()
+	want := bytes.Repeat([]byte("0123456789abcdef\x00\xff"), 2000)
+	if err := os.WriteFile(filepath.Join(root, "data.bin"), want, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{Root: root, CutAfter: 25_000, ReplugAfter: time.Second})
+	var logs lockedBuffer
+	a := testApp(nil, nil, &logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := startServing(t, ctx, a, &logs, b.Device, "--listen", "127.0.0.1:0", b.Device)
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login("anonymous", "x"); err != nil {
+		t.Fatal(err)
+	}
+	retr := func() ([]byte, error) {
+		r, err := c.Retr("/data.bin")
+		if err != nil {
+			return nil, err
+		}
+		got, err := io.ReadAll(r)
+		if cerr := r.Close(); err == nil {
+			err = cerr
+		}
+		return got, err
+	}
+	if got, err := retr(); err == nil {
+		t.Fatalf("RETR cut after %d of %d bytes reported success", len(got), len(want))
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		_, err := c.List("/")
+		if err == nil {
+			break
+		}
+		if !strings.Contains(err.Error(), "not connected") {
+			t.Errorf("LIST while the board is away: %v", err)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the board did not come back: %v\n%s", err, logs.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	if got, err := retr(); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("RETR after the replug: %d bytes, %v", len(got), err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("ftpbridge after Ctrl-C: %v", err)
+	}
+}
+
+func TestServeBoard(t *testing.T) {
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
+	const password = "pw-Zq8v1"
+	var logs lockedBuffer
+	a := testApp(map[string]string{"FTPBRIDGE_READ_ONLY": "true", "FTPBRIDGE_PASSWORD": password}, nil, &logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := startServing(t, ctx, a, &logs, b.Device, "--listen", "127.0.0.1:0", "--user", "me", "--verbose", b.Device)
 	c, err := ftp.Dial(addr, ftp.DialWithTimeout(10*time.Second))
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/spf13/cobra"
+	"go.bug.st/serial"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
 	"github.com/ftpbridge/ftpbridge/ftpdriver"
@@ -118,25 +119,38 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 	}
 	defer ln.Close()
 
-	conn, err := repl.Open(ctx, port, line.baud, repl.Options{Logger: log.With("port", port), Prepare: boardfs.Prepare})
-	if err != nil {
-		return openError(port, err)
-	}
-	// Close leaves the board in the friendly REPL, as its owner expects
-	// to find it.
-	defer func() {
-		if err := conn.Close(); err != nil {
-			log.Warn("closing the serial port", "port", port, "err", err)
-		}
-	}()
-	fsys, err := boardfs.New(ctx, conn, boardfs.Options{Logger: log.With("port", port), BusyWait: line.busyWait})
+	// The link follows the board across unplugs: while it is away clients
+	// hear "board not connected", and it is taken back when it returns.
+	where := newBoardPort(port, a.listPorts)
+	link, err := boardfs.Connect(ctx, boardfs.LinkOptions{
+		Dial: func(ctx context.Context) (*repl.Conn, error) {
+			p, ok := where.locate()
+			if !ok {
+				p = port // fails, and says why
+			}
+			return repl.Open(ctx, p, line.baud, repl.Options{Logger: log.With("port", p), Prepare: boardfs.Prepare})
+		},
+		Present: func() bool { _, ok := where.locate(); return ok },
+		FS:      boardfs.Options{Logger: log.With("port", port), BusyWait: line.busyWait},
+	})
 	if err != nil {
 		if ctx.Err() != nil {
 			return nil // interrupted while starting: nothing went wrong
 		}
+		var perr *serial.PortError
+		if errors.As(err, &perr) {
+			return openError(port, err)
+		}
 		return fmt.Errorf("reaching the board on %s: %w", port, err)
 	}
-	srv := ftpdriver.New(fsys, ftpdriver.Options{
+	// The link outlives the server, which waits for the operations still
+	// on the board; stopping it then closes the port and leaves the board
+	// in the friendly REPL, as its owner expects to find it.
+	lctx, stopLink := context.WithCancel(context.WithoutCancel(ctx))
+	linkDone := make(chan struct{})
+	go func() { link.Run(lctx); close(linkDone) }()
+	defer func() { stopLink(); <-linkDone }()
+	srv := ftpdriver.New(link, ftpdriver.Options{
 		Logger:       log,
 		Listener:     ln,
 		User:         server.user,
@@ -148,7 +162,7 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	info := fsys.Board()
+	info := link.Info()
 	log.Info(fmt.Sprintf("serving ftp://%s for %s on %s", srv.Addr(), info, port),
 		"read_only", server.readOnly, "tls", tlsConfig != nil, "anonymous", server.user == "")
 	if err := srv.Serve(ctx); err != nil {
