@@ -59,6 +59,11 @@ type Options struct {
 	// IdleTimeout disconnects a client that sends nothing for this long.
 	// Default 15 minutes.
 	IdleTimeout time.Duration
+	// MaxSessions is how many control connections are served at once; one
+	// more is answered 421 and closed. Default 32: rclone alone opens 12
+	// (4 transfers, 8 checkers), and gvfs opens another whenever all of its
+	// connections are busy.
+	MaxSessions int
 	// ShutdownWait is how long Serve waits, once its context is done, for
 	// board operations in flight to end. Default 5 s.
 	ShutdownWait time.Duration
@@ -119,6 +124,9 @@ func New(board Board, opts Options) *Server {
 	}
 	if opts.IdleTimeout <= 0 {
 		opts.IdleTimeout = 15 * time.Minute
+	}
+	if opts.MaxSessions <= 0 {
+		opts.MaxSessions = 32
 	}
 	if opts.ShutdownWait <= 0 {
 		opts.ShutdownWait = 5 * time.Second
@@ -235,17 +243,32 @@ type trackingListener struct {
 }
 
 func (l trackingListener) Accept() (net.Conn, error) {
-	conn, err := l.Listener.Accept()
-	if err != nil {
-		// Unwrapped: ftpserverlib recognizes its closed listener by the
-		// *net.OpError's text.
-		return nil, err
+	for {
+		conn, err := l.Listener.Accept()
+		if err != nil {
+			// Unwrapped: ftpserverlib recognizes its closed listener by the
+			// *net.OpError's text.
+			return nil, err
+		}
+		c := &controlConn{Conn: conn, s: l.s}
+		l.s.mu.Lock()
+		full := len(l.s.conns) >= l.s.opts.MaxSessions
+		if !full {
+			l.s.conns[c] = struct{}{}
+		}
+		l.s.mu.Unlock()
+		if !full {
+			return c, nil
+		}
+		// ftpserverlib has no session limit, and a driver cannot answer
+		// 421 from ClientConnected; the listener can, before the library
+		// sees the connection. A client that is not reading must not hold
+		// up the accept loop.
+		l.s.log.Info("too many sessions: refusing a client", "remote", conn.RemoteAddr(), "max", l.s.opts.MaxSessions)
+		_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+		_, _ = fmt.Fprintf(conn, "421 Too many connections (%d), try again later\r\n", l.s.opts.MaxSessions)
+		_ = conn.Close()
 	}
-	c := &controlConn{Conn: conn, s: l.s}
-	l.s.mu.Lock()
-	l.s.conns[c] = struct{}{}
-	l.s.mu.Unlock()
-	return c, nil
 }
 
 // controlConn is an accepted control connection that forgets itself from

@@ -65,6 +65,8 @@ type serverFlags struct {
 	passivePorts portRangeValue
 	tlsCert      string
 	tlsKey       string
+	maxSessions  int
+	idleTimeout  time.Duration
 }
 
 func (f *serverFlags) AddToCommand(cmd *cobra.Command) {
@@ -76,12 +78,20 @@ func (f *serverFlags) AddToCommand(cmd *cobra.Command) {
 	fl.Var(&f.passivePorts, "passive-ports", "port range for passive data connections, e.g. 50000-50100 (default: any)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate for explicit FTPS (AUTH TLS), with --tls-key")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
+	fl.IntVar(&f.maxSessions, "max-sessions", 32, "FTP connections served at once; more are answered 421")
+	fl.DurationVar(&f.idleTimeout, "idle-timeout", 15*time.Minute, "disconnect a client that sends no command for this long")
 }
 
 // check refuses combinations that cannot work or would be unsafe.
 func (f *serverFlags) check() error {
 	if (f.user == "") != (f.password == "") {
 		return usagef("--user and --password go together: give both, or neither for anonymous access")
+	}
+	if f.maxSessions < 1 {
+		return usagef("--max-sessions %d: at least 1", f.maxSessions)
+	}
+	if f.idleTimeout < time.Second {
+		return usagef("--idle-timeout %v: at least 1s", f.idleTimeout)
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")

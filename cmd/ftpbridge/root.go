@@ -158,6 +158,8 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 		ReadOnly:     server.readOnly,
 		TLS:          tlsConfig,
 		PassivePorts: ftpdriver.PortRange(server.passivePorts),
+		MaxSessions:  server.maxSessions,
+		IdleTimeout:  server.idleTimeout,
 	})
 	if err := srv.Listen(); err != nil {
 		return err

@@ -1,0 +1,101 @@
+package ftpdriver_test
+
+import (
+	"bufio"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpbridge/ftpbridge/ftpdriver"
+	"github.com/ftpbridge/ftpbridge/ftpdriver/ftptest"
+)
+
+// readLine reads one reply line from a raw connection.
+func readLine(t *testing.T, conn net.Conn) string {
+	t.Helper()
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, err := bufio.NewReader(conn).ReadString('\n')
+	if err != nil {
+		t.Fatalf("reading a reply: %v (got %q)", err, line)
+	}
+	return line
+}
+
+// One connection beyond MaxSessions is answered 421 and closed; when a
+// session ends, its place is free again.
+func TestSessionLimit(t *testing.T) {
+	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{MaxSessions: 2}})
+	a := s.Dial(t)
+	s.Dial(t)
+
+	extra, err := net.Dial("tcp", s.Addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if line := readLine(t, extra); !strings.HasPrefix(line, "421 ") {
+		t.Fatalf("third connection with MaxSessions 2 got %q, want 421", line)
+	}
+	if _, err := extra.Read(make([]byte, 1)); err == nil {
+		t.Error("the refused connection stayed open")
+	}
+
+	if err := a.Quit(); err != nil {
+		t.Fatal(err)
+	}
+	// The server learns of the QUIT when the library closes the conn.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		c, err := net.Dial("tcp", s.Addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		line := readLine(t, c)
+		c.Close()
+		if strings.HasPrefix(line, "220") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after a QUIT a new connection still gets %q", line)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// A command line longer than the library's 4 KB buffer ends that session;
+// the server and the other sessions go on.
+func TestOverlongCommandLine(t *testing.T) {
+	s := ftptest.Start(t, ftptest.Options{})
+	other := s.Dial(t)
+	r := rawDial(t, s.Addr, "anonymous", "x")
+	if _, err := r.conn.Write([]byte("CWD /" + strings.Repeat("a", 10_000) + "\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	_ = r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if _, err := r.tp.ReadLine(); err == nil {
+		t.Log("the server answered the overlong line") // either way, the session must end
+	}
+	if _, err := r.tp.ReadLine(); err == nil {
+		t.Error("the session with an overlong command line stayed open")
+	}
+	if _, err := other.List("/"); err != nil {
+		t.Errorf("another session after the overlong line: %v", err)
+	}
+	if _, err := s.Dial(t).CurrentDir(); err != nil {
+		t.Errorf("a new session after the overlong line: %v", err)
+	}
+}
+
+// A client that sends nothing for IdleTimeout is disconnected.
+func TestIdleTimeout(t *testing.T) {
+	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{IdleTimeout: time.Second}})
+	r := rawDial(t, s.Addr, "anonymous", "x")
+	_ = r.conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	line, _ := r.tp.ReadLine()
+	if !strings.HasPrefix(line, "421") {
+		t.Errorf("an idle client got %q, want a 421 before the close", line)
+	}
+	if _, err := r.tp.ReadLine(); err == nil {
+		t.Error("the idle session stayed open")
+	}
+}
