@@ -14,12 +14,10 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
-	"hash/crc32"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -88,13 +86,13 @@ except ImportError:
 def _r(p,o,n):
  f=open(p,'rb')
  try:
-  f.seek(o);m=memoryview(bytearray(1000));w=sys.stdout.buffer.write
+  f.seek(o);m=memoryview(bytearray(1000));w=sys.stdout.buffer.write;t=0
   while n:
    k=f.readinto(m[:min(n,1000)])
    if not k:
     break
-   w(bytes((k>>8,k&255)));w(m[:k]);w(_c(m[:k]).to_bytes(4,'big'));n-=k
-  w(b'\0\0')
+   w(bytes((k>>8,k&255)));w(m[:k]);w(_c(m[:k]).to_bytes(4,'big'));n-=k;t+=k
+  w(b'\0\0');w(t.to_bytes(4,'big'))
  finally:
   f.close()
 def _w(p,n,a):
@@ -494,50 +492,30 @@ func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writ
 	if err != nil {
 		return 0, f.wrap("read", p, err)
 	}
-	var total int64
-	var hdr [2]byte
-	buf := make([]byte, maxFrame+4)
-	var damaged error
-	for {
-		if _, err := io.ReadFull(run, hdr[:1]); err != nil {
-			return total, f.finish(ctx, run, "read", p, err)
-		}
-		if hdr[0] == 0x04 && total == 0 && damaged == nil {
-			// The helper failed before its first frame (the file is
-			// missing, say): this is the end of its output.
-			run.Unread(hdr[:1])
-			return total, f.finish(ctx, run, "read", p, fmt.Errorf("%w: no data", ErrProtocol))
-		}
-		if _, err := io.ReadFull(run, hdr[1:]); err != nil {
-			return total, f.finish(ctx, run, "read", p, err)
-		}
-		n := int(hdr[0])<<8 | int(hdr[1])
-		if n == 0 {
-			break
-		}
-		if n > maxFrame {
-			// The framing is lost: stop the helper rather than parse on.
-			run.Abandon(ctx)
-			return total, fmt.Errorf("boardfs: read %q: %w: frame of %d bytes", p, ErrCorrupt, n)
-		}
-		if _, err := io.ReadFull(run, buf[:n+4]); err != nil {
-			return total, f.finish(ctx, run, "read", p, err)
-		}
-		// A bit flipped on the line shows as a CRC-32 mismatch: read on to
-		// the end of the helper's output, then report it so the caller
-		// reads the segment again. Boards without binascii send 0.
-		if want := binary.BigEndian.Uint32(buf[n : n+4]); f.info.Binascii && crc32.ChecksumIEEE(buf[:n]) != want {
-			damaged = fmt.Errorf("%w: CRC-32 of a %d-byte frame at %d", ErrCorrupt, n, offset+total)
-		}
-		if damaged != nil {
-			continue
-		}
-		if _, err := w.Write(buf[:n]); err != nil {
-			return total, f.finish(ctx, run, "read", p, err)
-		}
-		total += int64(n)
+	total, err := decodeFrames(run, w, f.info.Binascii, offset)
+	switch {
+	case errors.Is(err, errNoFrames):
+		// The helper failed before its first frame (the file is missing,
+		// say): the byte read was the end of its output.
+		run.Unread([]byte{ctrlD})
+		return 0, f.finish(ctx, run, "read", p, fmt.Errorf("%w: no data", ErrProtocol))
+	case errors.Is(err, errLostFraming):
+		// Parsing on could take file bytes for the REPL's markers.
+		run.Abandon(ctx)
+		return total, fmt.Errorf("boardfs: read %q: %w", p, err)
+	case err != nil:
+		return total, f.finish(ctx, run, "read", p, err)
 	}
-	return total, f.finish(ctx, run, "read", p, damaged)
+	// Output after the end frame means a frame's length was damaged into
+	// an early end: what was read is not the segment.
+	out, err := run.Wait(ctx)
+	if err != nil {
+		return total, f.wrap("read", p, err)
+	}
+	if len(out) > 0 {
+		return total, fmt.Errorf("boardfs: read %q: %w: %d bytes after the end frame", p, ErrCorrupt, len(out))
+	}
+	return total, nil
 }
 
 // maxFrame is the most data one download frame carries (the helper's

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"strconv"
 	"strings"
 )
 
@@ -37,7 +38,7 @@ def _x(n,o,k):
    b=f.read(min(k,48))
    if not b:
     break
-   print(''.join(['%02x'%c for c in b]));k-=len(b)
+   print(''.join(['%02x'%c for c in b]),sum(b));k-=len(b)
  finally:
   f.close()
 def _cp(a,b):
@@ -106,12 +107,14 @@ func (f *FS) flatRead(ctx context.Context, p string, offset, n int64, w io.Write
 	if err != nil {
 		return 0, err
 	}
+	// Each line is a piece in hex and the sum of its bytes: a bit flipped
+	// in a hex digit still makes hex, but not the same sum.
 	var total int64
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
-		data, err := hex.DecodeString(strings.TrimSpace(sc.Text()))
+		data, err := flatLine(sc.Text())
 		if err != nil {
-			return total, fmt.Errorf("boardfs: read %q: %w: %q", p, ErrProtocol, sc.Text())
+			return total, fmt.Errorf("boardfs: read %q at %d: %w", p, offset+total, err)
 		}
 		if _, err := w.Write(data); err != nil {
 			return total, err
@@ -119,6 +122,26 @@ func (f *FS) flatRead(ctx context.Context, p string, offset, n int64, w io.Write
 		total += int64(len(data))
 	}
 	return total, nil
+}
+
+// flatLine decodes one line of _x's output: hex, a space, the bytes' sum.
+func flatLine(line string) ([]byte, error) {
+	fields := strings.Fields(line)
+	if len(fields) != 2 {
+		return nil, fmt.Errorf("%w: a line of %d fields", ErrCorrupt, len(fields))
+	}
+	data, err := hex.DecodeString(fields[0])
+	if err != nil {
+		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
+	}
+	sum := 0
+	for _, b := range data {
+		sum += int(b)
+	}
+	if strconv.Itoa(sum) != fields[1] {
+		return nil, fmt.Errorf("%w: %d bytes sum to %d, the board says %s", ErrCorrupt, len(data), sum, fields[1])
+	}
+	return data, nil
 }
 
 // flatVar is the board-side name of the file object an upload keeps open
