@@ -19,8 +19,11 @@ type Info struct {
 	StdoutBuffer   bool   // sys.stdout.buffer exists (binary output)
 	SHA256         bool   // hashlib.sha256 exists
 	Binascii       bool   // binascii (or ubinascii) exists
-	Deflate        bool   // the deflate module exists
+	Deflate        bool   // the deflate module exists (it can decompress)
+	Compress       bool   // deflate can also compress (a full-feature build)
+	RTC            bool   // machine.RTC exists, so the clock can be set
 	Epoch          int    // the year the board's clock counts from: 1970 or 2000
+	Clock          int64  // time.time() when asked, in seconds since Epoch; 0: unknown
 }
 
 // String names the board in a few words, for greetings and logs:
@@ -65,7 +68,15 @@ try:
 except:
  pass
 try:
- import time;print('epoch=%d'%time.gmtime(0)[0])
+ import deflate,io;deflate.DeflateIO(io.BytesIO(),deflate.RAW).write(b'x');print('compress=1')
+except:
+ pass
+try:
+ import machine;machine.RTC;print('rtc=1')
+except:
+ pass
+try:
+ import time;print('epoch=%d'%time.gmtime(0)[0]);print('clock=%d'%time.time())
 except:
  pass
 gc.collect()
@@ -103,6 +114,14 @@ func (c *Conn) Info(ctx context.Context) (Info, error) {
 			info.Deflate = true
 		case "sha256":
 			info.SHA256 = true
+		case "compress":
+			info.Compress = true
+		case "rtc":
+			info.RTC = true
+		case "clock":
+			if n, err := strconv.ParseInt(v, 10, 64); err == nil {
+				info.Clock = n
+			}
 		case "epoch":
 			if n, err := strconv.Atoi(v); err == nil {
 				info.Epoch = n

@@ -87,6 +87,12 @@ func TestExecOnEveryProfile(t *testing.T) {
 			if info.RawPaste != wantPaste || info.MemFree <= 0 || !strings.HasPrefix(info.Implementation, "micropython ") {
 				t.Errorf("Info = %+v, want raw-paste %v, free memory, an implementation", info, wantPaste)
 			}
+			// The VM is a full build with a clock that runs from 1970; the
+			// micro:bit's 1.9.2 has no deflate and no clock to speak of.
+			vm := p != boardtest.Microbit
+			if info.Deflate != vm || info.Compress != vm || (vm && time.Since(time.Unix(info.Clock, 0)).Abs() > time.Minute) {
+				t.Errorf("Info = %+v, want deflate and compress %v and (on the VM) a clock near the host's", info, vm)
+			}
 		})
 	}
 }
