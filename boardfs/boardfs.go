@@ -223,13 +223,16 @@ func (f *FS) release() { <-f.board }
 func Prepare(ctx context.Context, c *repl.Conn) error {
 	// Boards without binary stdin (the micro:bit) get the small text-only
 	// helpers: the full set would not fit in their heap.
-	out, err := c.Exec(ctx, "import sys\nprint(hasattr(sys,'stdin') and hasattr(sys.stdin,'buffer'))")
+	out, err := c.Exec(ctx, "import sys\nprint(hasattr(sys,'stdin') and hasattr(sys.stdin,'buffer'))\ntry:\n import deflate\n print('deflate')\nexcept ImportError:\n pass")
 	if err != nil {
 		return fmt.Errorf("boardfs: install helpers: %w", err)
 	}
 	code := helpers
-	if strings.TrimSpace(string(out)) != "True" {
+	switch fields := strings.Fields(string(out)); {
+	case len(fields) == 0 || fields[0] != "True":
 		code = flatHelpers
+	case len(fields) > 1 && fields[1] == "deflate":
+		code += zHelpers
 	}
 	if _, err := c.Exec(ctx, code); err != nil {
 		return fmt.Errorf("boardfs: install helpers: %w", err)
@@ -481,6 +484,14 @@ func (f *FS) Space(ctx context.Context) (free, total int64, err error) {
 // from one exec, holding the board. Each frame is a 2-byte length, the data
 // and its CRC-32.
 func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writer) (int64, error) {
+	return f.readRangeMode(ctx, p, offset, n, w, nil)
+}
+
+// readRangeMode is readRange, deflated on the board when deflate is not
+// nil and *deflate is true; *deflate is then set to whether deflating
+// saved anything, so a reader stops asking once a file proves
+// incompressible.
+func (f *FS) readRangeMode(ctx context.Context, p string, offset, n int64, w io.Writer, deflate *bool) (int64, error) {
 	if f.flat {
 		return f.flatRead(ctx, p, offset, n, w)
 	}
@@ -488,11 +499,20 @@ func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writ
 		return 0, fmt.Errorf("boardfs: read %q: %w", p, err)
 	}
 	defer f.release()
-	run, err := f.conn.Start(ctx, "_r("+pyStr(p)+","+strconv.FormatInt(offset, 10)+","+strconv.FormatInt(n, 10)+")")
+	helper := "_r("
+	if deflate != nil && *deflate {
+		helper = "_z("
+	}
+	run, err := f.conn.Start(ctx, helper+pyStr(p)+","+strconv.FormatInt(offset, 10)+","+strconv.FormatInt(n, 10)+")")
 	if err != nil {
 		return 0, f.wrap("read", p, err)
 	}
-	total, err := decodeFrames(run, w, f.info.Binascii, offset)
+	var total int64
+	if helper == "_z(" {
+		total, *deflate, err = decodeDeflated(run, w, offset, n)
+	} else {
+		total, err = decodeFrames(run, w, f.info.Binascii, offset)
+	}
 	switch {
 	case errors.Is(err, errNoFrames):
 		// The helper failed before its first frame (the file is missing,
@@ -541,7 +561,7 @@ func (f *FS) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, e
 	if err := checkPath(p); err != nil {
 		return nil, err
 	}
-	r := &reader{f: f, p: p, off: offset}
+	r := &reader{f: f, p: p, off: offset, deflate: f.compressDownloads()}
 	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	// Fetch the first segment now, so a missing file fails here.
 	if err := r.fetch(ctx); err != nil {
@@ -552,13 +572,14 @@ func (f *FS) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, e
 }
 
 type reader struct {
-	f      *FS
-	p      string
-	off    int64
-	buf    bytes.Buffer
-	eof    bool
-	ctx    context.Context
-	cancel context.CancelFunc
+	f       *FS
+	deflate bool // segments come down deflated, until one does not shrink
+	p       string
+	off     int64
+	buf     bytes.Buffer
+	eof     bool
+	ctx     context.Context
+	cancel  context.CancelFunc
 }
 
 // fetch reads the next segment. A segment that arrives damaged (a flipped
@@ -568,10 +589,11 @@ func (r *reader) fetch(ctx context.Context) error {
 	var seg bytes.Buffer
 	var n int64
 	var err error
+	want := r.segment() // before a segment turns deflate off
 	for attempt := 0; attempt < 2; attempt++ {
 		seg.Reset()
 		sctx, cancel := context.WithTimeout(ctx, segmentTimeout)
-		n, err = r.f.readRange(sctx, r.p, r.off, segment, &seg)
+		n, err = r.f.readRangeMode(sctx, r.p, r.off, r.segment(), &seg, &r.deflate)
 		cancel()
 		if err == nil || !(errors.Is(err, ErrCorrupt) || errors.Is(err, repl.ErrBoardReset)) {
 			break
@@ -586,7 +608,7 @@ func (r *reader) fetch(ctx context.Context) error {
 	}
 	r.buf.Write(seg.Bytes())
 	r.off += n
-	r.eof = n < segment
+	r.eof = n < want
 	return nil
 }
 
@@ -809,7 +831,13 @@ func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) er
 	if appending {
 		mode = "1"
 	}
-	run, err := f.conn.Start(ctx, "_w("+pyStr(p)+","+strconv.Itoa(len(data))+","+mode+")")
+	call := "_w(" + pyStr(p) + "," + strconv.Itoa(len(data)) + "," + mode + ")"
+	if z, wbits := f.deflated(data); z != nil {
+		// The board inflates into the file: fewer bytes on the wire.
+		call = "_wz(" + pyStr(p) + "," + strconv.Itoa(len(z)) + "," + mode + "," + strconv.Itoa(wbits) + ")"
+		data = z
+	}
+	run, err := f.conn.Start(ctx, call)
 	if err != nil {
 		return f.wrap("upload", p, err)
 	}

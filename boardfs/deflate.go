@@ -1,0 +1,143 @@
+package boardfs
+
+import (
+	"bytes"
+	"compress/flate"
+	"fmt"
+	"io"
+	"math/bits"
+)
+
+// Compressed transfers. MicroPython 1.21+ has a deflate module that
+// inflates on every port; deflating needs a full-feature build (the unix
+// port, the WebAssembly VM; not the usual ESP32 firmware). Each segment is
+// one raw deflate stream of its own, so the board's window never has to
+// reach back beyond the segment: its size sets the window (wbits), and the
+// board's heap holds a segment, its compressed form and the window.
+
+// zHelpers join the helpers on boards with deflate. _z reads a segment and
+// sends it as 'Z' and the deflated bytes in frames, or as 'P' and the
+// plain bytes when deflating saves nothing (already compressed data). _wz
+// receives a deflated segment with _w's acknowledgements, then inflates it
+// into the file.
+const zHelpers = `def _zc(d):
+ import deflate,io
+ b=io.BytesIO();z=deflate.DeflateIO(b,deflate.RAW,13);z.write(d);z.close()
+ return b.getvalue()
+def _z(p,o,n):
+ f=open(p,'rb')
+ try:
+  f.seek(o);d=f.read(n)
+ finally:
+  f.close()
+ c=_zc(d);w=sys.stdout.buffer.write
+ if len(c)<len(d):
+  w(b'Z');d=c
+ else:
+  w(b'P')
+ c=None;m=memoryview(d);t=0
+ while t<len(m):
+  k=min(len(m)-t,1000);w(bytes((k>>8,k&255)));w(m[t:t+k]);w(_c(m[t:t+k]).to_bytes(4,'big'));t+=k
+ w(b'\0\0');w(t.to_bytes(4,'big'))
+def _wz(p,n,a,wb):
+ import micropython,deflate,io
+ f=open(p,'ab' if a else 'wb')
+ try:
+  b=bytearray(n);m=memoryview(b);r=sys.stdin.buffer.readinto;w=sys.stdout.buffer.write;g=0
+  micropython.kbd_intr(-1)
+  try:
+   w(b'\x06')
+   while g<n:
+    h=min(n,g+128)
+    while g<h:
+     g+=r(m[g:h])
+    w(b'\x06')
+  finally:
+   micropython.kbd_intr(3)
+  f.write(deflate.DeflateIO(io.BytesIO(b),deflate.RAW,wb).read())
+ finally:
+  f.close()
+`
+
+// zSegment is how much of a file one compressed download exec reads: the
+// board deflates it with an 8 KB window (wbits 13 in _z).
+const zSegment = 8 * 1024
+
+// compressDownloads reports whether segments come down deflated.
+func (f *FS) compressDownloads() bool {
+	return f.info.Compress && f.info.Binascii && !f.flat
+}
+
+// segment is how much the reader's next exec reads.
+func (r *reader) segment() int64 {
+	if r.deflate {
+		return zSegment
+	}
+	return segment
+}
+
+// deflated returns data as a raw deflate stream and the window it needs,
+// or nil when the board cannot inflate or deflating saves too little to
+// pay for itself: random data must not get slower.
+func (f *FS) deflated(data []byte) ([]byte, int) {
+	if !f.info.Deflate || f.flat || len(data) < 256 {
+		return nil, 0
+	}
+	var buf bytes.Buffer
+	zw, err := flate.NewWriter(&buf, flate.BestCompression)
+	if err != nil {
+		return nil, 0
+	}
+	if _, err := zw.Write(data); err != nil {
+		return nil, 0
+	}
+	if err := zw.Close(); err != nil {
+		return nil, 0
+	}
+	// 2 % and a little: the exec's few more bytes of code.
+	if buf.Len() > len(data)*98/100-16 {
+		return nil, 0
+	}
+	// A stream of one segment never refers further back than its length.
+	wbits := max(9, min(15, bits.Len(uint(len(data)-1))))
+	return buf.Bytes(), wbits
+}
+
+// decodeDeflated reads _z's reply: a mode byte, then frames of the
+// deflated segment ('Z') or of the plain one ('P'). It writes at most n
+// plain bytes to w, and says whether they came deflated.
+func decodeDeflated(r io.Reader, w io.Writer, at, n int64) (int64, bool, error) {
+	var mode [1]byte
+	if _, err := io.ReadFull(r, mode[:]); err != nil {
+		return 0, true, err
+	}
+	switch mode[0] {
+	case ctrlD:
+		return 0, true, errNoFrames
+	case 'P':
+		got, err := decodeFrames(r, w, true, at)
+		return got, false, err
+	case 'Z':
+	default:
+		return 0, true, fmt.Errorf("%w: mode %q before a segment", errLostFraming, mode[0])
+	}
+	got, err := inflateFrames(r, w, at, n)
+	return got, true, err
+}
+
+func inflateFrames(r io.Reader, w io.Writer, at, n int64) (int64, error) {
+	var z bytes.Buffer
+	if _, err := decodeFrames(r, &z, true, at); err != nil {
+		return 0, err
+	}
+	zr := flate.NewReader(&z)
+	defer zr.Close()
+	got, err := io.Copy(w, io.LimitReader(zr, n+1))
+	if err != nil {
+		return 0, fmt.Errorf("%w: inflating the segment at %d: %v", ErrCorrupt, at, err)
+	}
+	if got > n {
+		return 0, fmt.Errorf("%w: the segment at %d inflates past %d bytes", ErrCorrupt, at, n)
+	}
+	return got, nil
+}
