@@ -3,11 +3,13 @@ package boardfs_test
 import (
 	"bytes"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
+	"github.com/ftpbridge/ftpbridge/boardfs"
 	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
 )
 
@@ -111,4 +113,59 @@ func BenchmarkList(b *testing.B) {
 	n := float64(b.N)
 	b.ReportMetric(float64(after.Execs-before.Execs)/n, "execs/op")
 	b.ReportMetric(float64(after.Sent+after.Received-before.Sent-before.Received)/n, "wire-bytes/op")
+}
+
+// BenchmarkCachedDownload reads a 96 KB Python file the bridge has read
+// before, unchanged and with 1 KB changed on the board since, at 115200
+// baud, and reports line-ratio = file bytes / (elapsed x 11,520).
+func BenchmarkCachedDownload(b *testing.B) {
+	const size = 96 * 1024
+	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266} {
+		cache := &memCache{m: map[string][]byte{}}
+		f, board, dir := startWith(b, p, boardtest.Options{Baud: 115200}, boardfs.Options{Cache: cache})
+		ctx := ctxFor(b, 10*time.Minute)
+		if err := f.Mkdir(ctx, dir); err != nil {
+			b.Fatal(err)
+		}
+		name := dir + "/app.py"
+		data := pythonSource(b, size)
+		if err := os.WriteFile(hostPath(board, name), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		if _, err := f.ReadFile(ctx, name, 0, io.Discard); err != nil {
+			b.Fatal(err)
+		}
+		for _, change := range []int{0, 1024} {
+			label := "unchanged"
+			if change > 0 {
+				label = "1KB-changed"
+			}
+			b.Run(label+"/"+string(p), func(b *testing.B) {
+				b.SetBytes(size)
+				var elapsed time.Duration
+				i := 0
+				for b.Loop() {
+					if change > 0 {
+						// A different KB each time, so each read has news.
+						i++
+						at := (i * 7919 * 13) % (size - change)
+						for j := range change {
+							data[at+j] = 'a' + byte((i+j)%26)
+						}
+						if err := os.WriteFile(hostPath(board, name), data, 0o644); err != nil {
+							b.Fatal(err)
+						}
+					}
+					start := time.Now()
+					var got bytes.Buffer
+					_, err := f.ReadFile(ctx, name, 0, &got)
+					elapsed += time.Since(start)
+					if err != nil || !bytes.Equal(got.Bytes(), data) {
+						b.Fatalf("ReadFile = %d bytes, %v (equal: %v)", got.Len(), err, bytes.Equal(got.Bytes(), data))
+					}
+				}
+				b.ReportMetric(float64(size)*float64(b.N)/elapsed.Seconds()/lineRate, "line-ratio")
+			})
+		}
+	}
 }

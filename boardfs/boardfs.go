@@ -161,6 +161,9 @@ type Entry struct {
 // Options tune an FS. The zero value works.
 type Options struct {
 	Logger *slog.Logger
+	// Cache, if set, keeps copies of the files moved, so that downloads
+	// move only what changed since.
+	Cache Cache
 	// BusyWait is how long an operation waits for the board while other
 	// operations hold it before it gives up with ErrBusy (default 5 s).
 	BusyWait time.Duration
@@ -227,7 +230,7 @@ func Prepare(ctx context.Context, c *repl.Conn) error {
 	if err != nil {
 		return fmt.Errorf("boardfs: install helpers: %w", err)
 	}
-	code := helpers
+	code := helpers + deltaHelpers
 	switch fields := strings.Fields(string(out)); {
 	case len(fields) == 0 || fields[0] != "True":
 		code = flatHelpers
@@ -358,6 +361,7 @@ func (f *FS) Remove(ctx context.Context, p string) error {
 	if err := checkPath(p); err != nil {
 		return err
 	}
+	f.forget(p)
 	target := p
 	if f.flat {
 		name, err := flatName(p)
@@ -398,6 +402,7 @@ func (f *FS) Rename(ctx context.Context, from, to string) error {
 	if err := checkPath(to); err != nil {
 		return err
 	}
+	f.forget(from, to)
 	if f.flat {
 		return f.flatRename(ctx, from, to)
 	}
@@ -561,7 +566,19 @@ func (f *FS) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, e
 	if err := checkPath(p); err != nil {
 		return nil, err
 	}
+	if offset == 0 && f.canDelta() {
+		data, ok, err := f.openCached(ctx, p)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
+			return io.NopCloser(bytes.NewReader(data)), nil
+		}
+	}
 	r := &reader{f: f, p: p, off: offset, deflate: f.compressDownloads()}
+	if offset == 0 && f.canDelta() {
+		r.copy = new(bytes.Buffer)
+	}
 	r.ctx, r.cancel = context.WithCancel(context.WithoutCancel(ctx))
 	// Fetch the first segment now, so a missing file fails here.
 	if err := r.fetch(ctx); err != nil {
@@ -573,7 +590,8 @@ func (f *FS) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, e
 
 type reader struct {
 	f       *FS
-	deflate bool // segments come down deflated, until one does not shrink
+	deflate bool          // segments come down deflated, until one does not shrink
+	copy    *bytes.Buffer // the whole file so far, for the cache; nil: not kept
 	p       string
 	off     int64
 	buf     bytes.Buffer
@@ -607,6 +625,12 @@ func (r *reader) fetch(ctx context.Context) error {
 		return err
 	}
 	r.buf.Write(seg.Bytes())
+	if r.copy != nil {
+		r.copy.Write(seg.Bytes())
+		if r.copy.Len() > maxCached {
+			r.copy = nil
+		}
+	}
 	r.off += n
 	r.eof = n < want
 	return nil
@@ -615,16 +639,25 @@ func (r *reader) fetch(ctx context.Context) error {
 func (r *reader) Read(p []byte) (int, error) {
 	if r.buf.Len() == 0 {
 		if r.eof {
-			return 0, io.EOF
+			return 0, r.end()
 		}
 		if err := r.fetch(r.ctx); err != nil {
 			return 0, err
 		}
 		if r.buf.Len() == 0 {
-			return 0, io.EOF
+			return 0, r.end()
 		}
 	}
 	return r.buf.Read(p)
+}
+
+// end keeps the whole file in the cache, once, and says EOF.
+func (r *reader) end() error {
+	if r.copy != nil {
+		r.f.keep(r.p, r.copy.Bytes())
+		r.copy = nil
+	}
+	return io.EOF
 }
 
 func (r *reader) Close() error {
@@ -673,7 +706,8 @@ type Upload struct {
 	hash      hash.Hash
 	started   bool // the board has the temporary file
 	done      bool
-	err       error // a failed segment: the upload cannot be committed
+	err       error  // a failed segment: the upload cannot be committed
+	copy      []byte // what was sent, for the cache; nil: not kept
 }
 
 // Create starts an upload that replaces p when committed.
@@ -690,7 +724,11 @@ func (f *FS) Create(ctx context.Context, p string) (*Upload, error) {
 		}
 		tmp = "/.ftpbridge-" + hex.EncodeToString(rnd[:])
 	}
-	return &Upload{f: f, p: p, tmp: tmp, hash: sha256.New()}, nil
+	u := &Upload{f: f, p: p, tmp: tmp, hash: sha256.New()}
+	if f.canDelta() {
+		u.copy = []byte{}
+	}
+	return u, nil
 }
 
 // Append starts an upload that adds to p (creating it if absent). Appends
@@ -739,6 +777,12 @@ func (u *Upload) flush(ctx context.Context, n int) error {
 		return err
 	}
 	u.hash.Write(u.buf[:n])
+	if u.copy != nil {
+		u.copy = append(u.copy, u.buf[:n]...)
+		if len(u.copy) > maxCached {
+			u.copy = nil
+		}
+	}
 	u.written += int64(n)
 	u.started = true
 	u.buf = u.buf[n:]
@@ -774,6 +818,12 @@ func (u *Upload) Commit(ctx context.Context) error {
 		return fmt.Errorf("boardfs: write %q: %w", u.p, err)
 	}
 	u.done = true
+	if u.copy != nil {
+		u.f.keep(u.p, u.copy)
+	}
+	if u.appending {
+		u.f.forget(u.p)
+	}
 	return nil
 }
 

@@ -1,0 +1,183 @@
+package boardfs
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"io/fs"
+	"strconv"
+	"strings"
+
+	"github.com/ftpbridge/ftpbridge/repl"
+)
+
+// Cache keeps copies of the files an FS has moved, so that a download of a
+// file that has not changed, or changed in part, moves only what changed.
+// A copy is a hint: it is served only once the board's SHA-256 of the file
+// matches it. Implementations are safe for concurrent use
+// (filecache.Cache is one).
+type Cache interface {
+	Get(key string) ([]byte, bool)
+	Put(key string, data []byte)
+	Delete(key string)
+}
+
+// deltaBlock is the span of one CRC-32 in a file's block list: 8 hex
+// digits a KB, so a 96 KB file's list is under 800 bytes on the wire.
+const deltaBlock = 1024
+
+// maxCached is the largest file kept: a copy is assembled in memory.
+const maxCached = 4 << 20
+
+// deltaHelpers join the helpers on boards with binary stdout. _bs prints
+// the CRC-32 of each block of p in hex, then its size and SHA-256, in one
+// pass over the file.
+const deltaHelpers = `def _bs(p,b):
+ import hashlib
+ h=hashlib.sha256();m=memoryview(bytearray(b));w=sys.stdout.write;n=0
+ f=open(p,'rb')
+ try:
+  while 1:
+   k=f.readinto(m)
+   if not k:
+    break
+   h.update(m[:k]);w('%08x'%(_c(m[:k])&0xffffffff));n+=k
+ finally:
+  f.close()
+ print('',n,''.join(['%02x'%c for c in h.digest()]))
+`
+
+// canDelta reports whether downloads may use the cache: the board must
+// hash (SHA-256) and checksum (CRC-32) in C.
+func (f *FS) canDelta() bool {
+	return f.opts.Cache != nil && f.info.SHA256 && f.info.Binascii && !f.flat
+}
+
+// cacheKey names p on this board in the cache. Boards without a unique id
+// share keys; that costs only speed, since copies are checked.
+func (f *FS) cacheKey(p string) string {
+	id := f.info.UniqueID
+	if id == "" {
+		id = f.info.Platform
+	}
+	return id + "\x00" + p
+}
+
+// forget drops the cached copies of paths that changed.
+func (f *FS) forget(paths ...string) {
+	if f.opts.Cache == nil {
+		return
+	}
+	for _, p := range paths {
+		f.opts.Cache.Delete(f.cacheKey(p))
+	}
+}
+
+// keep stores what the board now holds at p.
+func (f *FS) keep(p string, data []byte) {
+	if f.opts.Cache != nil && len(data) <= maxCached {
+		f.opts.Cache.Put(f.cacheKey(p), data)
+	}
+}
+
+// blockSums is the board's account of a file: its size, SHA-256 and the
+// CRC-32 of each deltaBlock.
+type blockSums struct {
+	size int64
+	sha  []byte
+	crcs []uint32
+}
+
+func parseBlockSums(out []byte) (blockSums, error) {
+	var s blockSums
+	fields := strings.Fields(string(out))
+	if len(fields) == 2 {
+		fields = append([]string{""}, fields...) // an empty file: no blocks
+	}
+	if len(fields) != 3 {
+		return s, fmt.Errorf("%w: block sums of %d fields", ErrProtocol, len(fields))
+	}
+	size, err := strconv.ParseInt(fields[1], 10, 64)
+	if err != nil {
+		return s, fmt.Errorf("%w: block sums: size %q", ErrProtocol, fields[1])
+	}
+	sha, err := hex.DecodeString(fields[2])
+	if err != nil || len(sha) != sha256.Size {
+		return s, fmt.Errorf("%w: block sums: SHA-256 %q", ErrProtocol, fields[2])
+	}
+	blocks := (size + deltaBlock - 1) / deltaBlock
+	if int64(len(fields[0])) != 8*blocks {
+		return s, fmt.Errorf("%w: block sums: %d hex digits for %d blocks", ErrProtocol, len(fields[0]), blocks)
+	}
+	s = blockSums{size: size, sha: sha, crcs: make([]uint32, blocks)}
+	for i := range s.crcs {
+		v, err := strconv.ParseUint(fields[0][8*i:8*i+8], 16, 32)
+		if err != nil {
+			return s, fmt.Errorf("%w: block sums: %q", ErrProtocol, fields[0][8*i:8*i+8])
+		}
+		s.crcs[i] = uint32(v)
+	}
+	return s, nil
+}
+
+// openCached serves p from the cached copy, moving only the blocks whose
+// CRC-32 on the board differs from the copy's, and returns the file once
+// its SHA-256 is the board's. ok is false when the cache cannot serve it
+// (no copy, too many changes to win, a mismatch): the caller then reads
+// the whole file. An error is the board saying the file cannot be read.
+func (f *FS) openCached(ctx context.Context, p string) (data []byte, ok bool, err error) {
+	old, found := f.opts.Cache.Get(f.cacheKey(p))
+	if !found {
+		return nil, false, nil
+	}
+	out, err := f.call(ctx, "sums", p, "_bs("+pyStr(p)+","+strconv.Itoa(deltaBlock)+")")
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || ctx.Err() != nil || errors.Is(err, repl.ErrDisconnected) {
+			return nil, false, err
+		}
+		f.log.Debug("block sums failed: reading the whole file", "path", p, "err", err)
+		return nil, false, nil
+	}
+	sums, err := parseBlockSums(out)
+	if err != nil || sums.size > maxCached {
+		return nil, false, nil
+	}
+	if sum := sha256.Sum256(old); bytes.Equal(sum[:], sums.sha) && int64(len(old)) == sums.size {
+		return old, true, nil
+	}
+	data = make([]byte, sums.size)
+	var missing [][2]int64 // ranges to fetch: offset, length
+	for i, crc := range sums.crcs {
+		lo := int64(i) * deltaBlock
+		hi := min(lo+deltaBlock, sums.size)
+		if hi <= int64(len(old)) && crc32.ChecksumIEEE(old[lo:hi]) == crc {
+			copy(data[lo:hi], old[lo:hi])
+			continue
+		}
+		if n := len(missing); n > 0 && missing[n-1][0]+missing[n-1][1] == lo {
+			missing[n-1][1] += hi - lo
+		} else {
+			missing = append(missing, [2]int64{lo, hi - lo})
+		}
+	}
+	z := f.compressDownloads()
+	for _, m := range missing {
+		var buf bytes.Buffer
+		got, err := f.readRangeMode(ctx, p, m[0], m[1], &buf, &z)
+		if err != nil || got != m[1] {
+			f.log.Debug("fetching changed blocks failed: reading the whole file", "path", p, "err", err)
+			return nil, false, nil
+		}
+		copy(data[m[0]:], buf.Bytes())
+	}
+	if sum := sha256.Sum256(data); !bytes.Equal(sum[:], sums.sha) {
+		f.log.Debug("the cached copy and the changed blocks do not make the board's file: reading it whole", "path", p)
+		return nil, false, nil
+	}
+	f.keep(p, data)
+	return data, true, nil
+}
