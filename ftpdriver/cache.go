@@ -38,11 +38,13 @@ func (fi fileInfo) Mode() fs.FileMode {
 
 var _ os.FileInfo = fileInfo{}
 
-// metaCache keeps listings and stats for a short while, for every session:
-// gvfs sends MDTM for each file whose LIST date shows a year (always, on a
-// board whose clock starts at its epoch), and FileZilla and rclone stat
-// what they just listed. Any write through the bridge clears it all; what
-// a program on the board changes itself shows up after ttl at the latest.
+// metaCache keeps one board's listings and stats for a short while, for
+// every session: gvfs sends MDTM for each file whose LIST date shows a year
+// (always, on a board whose clock starts at its epoch), and FileZilla and
+// rclone stat what they just listed. Any write through the bridge clears it
+// all; what a program on the board changes itself shows up after ttl at the
+// latest. Keys are paths on the board, so a server over several boards
+// keeps one cache per board.
 type metaCache struct {
 	ttl time.Duration
 	now func() time.Time

@@ -51,52 +51,73 @@ func boardPath(name string) (string, error) {
 	return path.Clean(name), nil
 }
 
-// run performs one board operation, on the board connected now, under its own deadline, registered with
-// the server so shutdown can wait for it, and maps its error for the reply.
-func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx context.Context, fsys *boardfs.FS, p string) error) error {
+// run performs one board operation, on the board connected now, under its
+// own deadline, registered with the server so shutdown can wait for it, and
+// maps its error for the reply.
+func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx context.Context, t target) error) error {
 	p, err := boardPath(name)
 	if err != nil {
 		return ftpError(d.log, op, name, err)
 	}
-	fsys, err := d.srv.board.FS()
+	m, onBoard, err := d.srv.where(p)
 	if err != nil {
 		return ftpError(d.log, op, p, err)
 	}
+	if m == nil {
+		// The top of a server over several boards is on none of them;
+		// what may be asked of it (STAT, LIST) is answered before run.
+		return ftpError(d.log, op, p, fmt.Errorf("%w: %q holds the boards' folders", ErrIsDir, p))
+	}
+	log := d.log
+	if m.name != "" {
+		log = log.With("board", m.name)
+	}
+	fsys, err := m.board.FS()
+	if err != nil {
+		return ftpError(log, op, onBoard, err)
+	}
 	if !d.srv.enter() {
-		return ftpError(d.log, op, p, ErrStopping)
+		return ftpError(log, op, onBoard, ErrStopping)
 	}
 	defer d.srv.leave()
 	ctx, cancel := context.WithTimeoutCause(d.ctx, timeout, ErrTimeout)
 	defer cancel()
 	start := time.Now()
-	err = f(ctx, fsys, p)
+	err = f(ctx, target{fsys: fsys, path: onBoard, cache: m.cache, log: log})
 	if err != nil && ctx.Err() != nil {
 		// Say why the wait ended: the deadline, or the client left.
 		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
 	}
-	d.log.Debug("ftp op", "op", op, "path", p, "took", time.Since(start), "err", err)
-	return ftpError(d.log, op, p, err)
+	log.Debug("ftp op", "op", op, "path", onBoard, "took", time.Since(start), "err", err)
+	return ftpError(log, op, onBoard, err)
 }
 
-// write runs a change: refused when read-only, and the cache forgotten
-// afterwards, whatever the outcome (a failed rename may have half happened).
-func (d *clientDriver) write(op, name string, f func(ctx context.Context, fsys *boardfs.FS, p string) error) error {
+// write runs a change: refused when read-only or aimed at the top level of
+// a server over several boards, and the board's cache forgotten afterwards,
+// whatever the outcome (a failed rename may have half happened).
+func (d *clientDriver) write(op, name string, f func(ctx context.Context, t target) error) error {
 	if d.readOnly {
 		return ftpError(d.log, op, name, ErrReadOnly)
 	}
-	defer d.srv.cache.invalidate()
-	return d.run(op, name, d.srv.opts.OpTimeout, f)
+	if d.srv.isTop(name) {
+		return ftpError(d.log, op, name, fmt.Errorf("%w: %q", ErrBoardFolder, name))
+	}
+	return d.run(op, name, d.srv.opts.OpTimeout, func(ctx context.Context, t target) error {
+		defer t.cache.invalidate()
+		return f(ctx, t)
+	})
 }
 
-// stat returns p's entry, from the cache when it is fresh.
-func (d *clientDriver) stat(ctx context.Context, fsys *boardfs.FS, p string) (boardfs.Entry, error) {
+// stat returns t.path's entry, from the cache when it is fresh.
+func (d *clientDriver) stat(ctx context.Context, t target) (boardfs.Entry, error) {
+	p := t.path
 	if p == "/" {
 		// The root always exists, and CWD / and CDUP ask often. On boards
 		// with several mounts it is the VFS root, which has no stat of its
 		// own worth asking for.
 		return boardfs.Entry{Name: "/", IsDir: true, ModTime: d.srv.start}, nil
 	}
-	c := d.srv.cache
+	c := t.cache
 	if e, absent, ok := c.stat(p); ok {
 		if absent {
 			return boardfs.Entry{}, fmt.Errorf("ftpdriver: stat %q (cached): %w", p, fs.ErrNotExist)
@@ -104,7 +125,7 @@ func (d *clientDriver) stat(ctx context.Context, fsys *boardfs.FS, p string) (bo
 		return e, nil
 	}
 	gen := c.generation()
-	e, err := fsys.Stat(ctx, p)
+	e, err := t.fsys.Stat(ctx, p)
 	switch {
 	case err == nil:
 		c.putStat(gen, p, e, false)
@@ -117,12 +138,16 @@ func (d *clientDriver) stat(ctx context.Context, fsys *boardfs.FS, p string) (bo
 // Stat serves CWD, CDUP, SIZE, MDTM, MLST, RNFR, AVBL, STAT and the first
 // step of every listing.
 func (d *clientDriver) Stat(name string) (os.FileInfo, error) {
+	if d.srv.isRoot(name) {
+		return fileInfo{e: boardfs.Entry{Name: "/", IsDir: true, ModTime: d.srv.start}, readOnly: d.readOnly}, nil
+	}
 	var e boardfs.Entry
-	err := d.run("stat", name, d.srv.opts.OpTimeout, func(ctx context.Context, fsys *boardfs.FS, p string) error {
+	err := d.run("stat", name, d.srv.opts.OpTimeout, func(ctx context.Context, t target) error {
 		var err error
-		e, err = d.stat(ctx, fsys, p)
+		e, err = d.stat(ctx, t)
 		if err == nil {
-			e.Name = path.Base(p)
+			// The client's name: a board's folder is the root on the board.
+			e.Name = path.Base(path.Clean(name))
 		}
 		return err
 	})
@@ -134,18 +159,21 @@ func (d *clientDriver) Stat(name string) (os.FileInfo, error) {
 
 // ReadDir serves LIST, NLST, MLSD and STAT of a directory in one board exec.
 func (d *clientDriver) ReadDir(name string) ([]os.FileInfo, error) {
+	if d.srv.isRoot(name) {
+		return d.srv.boardFolders(d.readOnly), nil
+	}
 	var entries []boardfs.Entry
-	err := d.run("list", name, d.srv.opts.OpTimeout, func(ctx context.Context, fsys *boardfs.FS, p string) error {
-		c := d.srv.cache
-		if cached, ok := c.list(p); ok {
+	err := d.run("list", name, d.srv.opts.OpTimeout, func(ctx context.Context, t target) error {
+		c := t.cache
+		if cached, ok := c.list(t.path); ok {
 			entries = cached
 			return nil
 		}
 		gen := c.generation()
 		var err error
-		entries, err = fsys.List(ctx, p)
+		entries, err = t.fsys.List(ctx, t.path)
 		if err == nil {
-			c.putList(gen, p, entries)
+			c.putList(gen, t.path, entries)
 		}
 		return err
 	})
@@ -161,34 +189,52 @@ func (d *clientDriver) ReadDir(name string) ([]os.FileInfo, error) {
 
 // Mkdir serves MKD.
 func (d *clientDriver) Mkdir(name string, _ os.FileMode) error {
-	return d.write("mkdir", name, func(ctx context.Context, fsys *boardfs.FS, p string) error {
-		return fsys.Mkdir(ctx, p)
+	return d.write("mkdir", name, func(ctx context.Context, t target) error {
+		return t.fsys.Mkdir(ctx, t.path)
 	})
 }
 
 // Remove serves DELE.
 func (d *clientDriver) Remove(name string) error {
-	return d.write("remove", name, func(ctx context.Context, fsys *boardfs.FS, p string) error {
-		return fsys.Remove(ctx, p)
+	return d.write("remove", name, func(ctx context.Context, t target) error {
+		return t.fsys.Remove(ctx, t.path)
 	})
 }
 
 // RemoveDir serves RMD; it removes empty directories only.
 func (d *clientDriver) RemoveDir(name string) error {
-	return d.write("rmdir", name, func(ctx context.Context, fsys *boardfs.FS, p string) error {
-		return fsys.RemoveDir(ctx, p)
+	return d.write("rmdir", name, func(ctx context.Context, t target) error {
+		return t.fsys.RemoveDir(ctx, t.path)
 	})
 }
 
 // Rename serves RNFR/RNTO. It replaces an existing target: kio and rclone
-// upload to a temporary name, then rename it over the file.
+// upload to a temporary name, then rename it over the file. On a server
+// over several boards both names must be inside the same board's folder.
 func (d *clientDriver) Rename(oldname, newname string) error {
 	to, err := boardPath(newname)
 	if err != nil {
 		return ftpError(d.log, "rename", newname, err)
 	}
-	return d.write("rename", oldname, func(ctx context.Context, fsys *boardfs.FS, from string) error {
-		return fsys.Rename(ctx, from, to)
+	if d.srv.isTop(to) {
+		return ftpError(d.log, "rename", to, fmt.Errorf("%w: %q", ErrBoardFolder, to))
+	}
+	if d.srv.boards != nil {
+		from, err := boardPath(oldname)
+		if err != nil {
+			return ftpError(d.log, "rename", oldname, err)
+		}
+		fromBoard, _ := splitBoard(from)
+		toBoard, rest := splitBoard(to)
+		if fromBoard != toBoard && !d.srv.isTop(from) {
+			// Moving a file between boards would be a download and an
+			// upload, with no way to make it all or nothing.
+			return ftpError(d.log, "rename", from, fmt.Errorf("%w: %q to %q", ErrAcrossBoards, from, to))
+		}
+		to = rest
+	}
+	return d.write("rename", oldname, func(ctx context.Context, t target) error {
+		return t.fsys.Rename(ctx, t.path, to)
 	})
 }
 
@@ -196,18 +242,18 @@ func (d *clientDriver) Rename(oldname, newname string) error {
 // for the whole file only.
 func (d *clientDriver) ComputeHash(name string, algo ftpserver.HASHAlgo, start, end int64) (string, error) {
 	var sum []byte
-	err := d.run("hash", name, d.srv.opts.LongOpTimeout, func(ctx context.Context, fsys *boardfs.FS, p string) error {
+	err := d.run("hash", name, d.srv.opts.LongOpTimeout, func(ctx context.Context, t target) error {
 		if algo != ftpserver.HASHAlgoSHA256 {
 			return fmt.Errorf("%w: only SHA-256 is computed on the board", boardfs.ErrNotSupported)
 		}
-		e, err := d.stat(ctx, fsys, p)
+		e, err := d.stat(ctx, t)
 		if err != nil {
 			return err
 		}
 		if start != 0 || end != e.Size {
 			return fmt.Errorf("%w: hash of part of a file (%d-%d of %d bytes)", boardfs.ErrNotSupported, start, end, e.Size)
 		}
-		sum, err = fsys.Hash(ctx, p)
+		sum, err = t.fsys.Hash(ctx, t.path)
 		return err
 	})
 	if err != nil {
@@ -218,10 +264,13 @@ func (d *clientDriver) ComputeHash(name string, algo ftpserver.HASHAlgo, start, 
 
 // GetAvailableSpace serves AVBL: the board's free bytes.
 func (d *clientDriver) GetAvailableSpace(name string) (int64, error) {
+	if d.srv.isRoot(name) {
+		return 0, ftpError(d.log, "space", name, fmt.Errorf("%w: free space of %q, which is on no board", boardfs.ErrNotSupported, name))
+	}
 	var free int64
-	err := d.run("space", name, d.srv.opts.OpTimeout, func(ctx context.Context, fsys *boardfs.FS, _ string) error {
+	err := d.run("space", name, d.srv.opts.OpTimeout, func(ctx context.Context, t target) error {
 		var err error
-		free, _, err = fsys.Space(ctx)
+		free, _, err = t.fsys.Space(ctx)
 		return err
 	})
 	return free, err

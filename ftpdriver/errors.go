@@ -39,6 +39,12 @@ var (
 	// end of a download, or anywhere but the end of the file for an
 	// upload, since the board can only append.
 	ErrRestart = errors.New("ftpdriver: cannot restart there")
+	// ErrBoardFolder: a client tried to change the top level of a server
+	// over several boards, which holds one folder per board plugged in:
+	// create, remove or rename "/" or a board's folder, or a file in "/".
+	ErrBoardFolder = errors.New("ftpdriver: the top level holds the boards' folders")
+	// ErrAcrossBoards: a rename named two boards.
+	ErrAcrossBoards = errors.New("ftpdriver: cannot rename across boards")
 )
 
 const notConnected = "board not connected, try again when it is plugged in"
@@ -74,6 +80,10 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 	switch {
 	case errors.Is(err, ErrReadOnly):
 		msg, kind, level = "read-only", fs.ErrPermission, slog.LevelInfo
+	case errors.Is(err, ErrBoardFolder):
+		msg, kind, level = "the top level holds one folder per board: work inside a board's folder", fs.ErrPermission, slog.LevelInfo
+	case errors.Is(err, ErrAcrossBoards):
+		msg, kind, level = "cannot rename across boards", ErrAcrossBoards, slog.LevelInfo
 	case errors.Is(err, ErrBadPath):
 		// Not found rather than a bad name: LIST -la relies on Stat("-la")
 		// failing, and a client asking for a relative name that the library

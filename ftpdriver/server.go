@@ -84,17 +84,19 @@ type Board interface {
 	Info() repl.Info
 }
 
-// Server serves one board to any number of FTP sessions. Sessions run
-// their commands concurrently; boardfs serializes the board.
+// Server serves one board (New), or a changing set of boards as folders
+// (NewMulti), to any number of FTP sessions. Sessions run their commands
+// concurrently; boardfs serializes each board.
 type Server struct {
-	board Board
-	opts  Options
-	log   *slog.Logger
-	cache *metaCache
-	ftp   *ftpserver.FtpServer
-	start time.Time
+	single *mount // New's board; nil over several
+	boards Boards // NewMulti's boards; nil over one
+	opts   Options
+	log    *slog.Logger
+	ftp    *ftpserver.FtpServer
+	start  time.Time
 
 	mu       sync.Mutex
+	mounts   map[string]*mount // NewMulti's boards as reached so far, by name
 	stopping bool
 	sessions map[uint32]*session
 	conns    map[*controlConn]struct{}
@@ -110,6 +112,13 @@ type session struct {
 
 // New returns a server for board. Call Listen, then Serve.
 func New(board Board, opts Options) *Server {
+	s := newServer(opts)
+	s.single = &mount{board: board, cache: newMetaCache(s.opts.CacheTTL)}
+	return s
+}
+
+// newServer fills in opts' defaults; the caller says which boards it serves.
+func newServer(opts Options) *Server {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -132,11 +141,10 @@ func New(board Board, opts Options) *Server {
 		opts.ShutdownWait = 5 * time.Second
 	}
 	s := &Server{
-		board:    board,
 		opts:     opts,
 		log:      opts.Logger,
-		cache:    newMetaCache(opts.CacheTTL),
 		start:    time.Now(),
+		mounts:   map[string]*mount{},
 		sessions: map[uint32]*session{},
 		conns:    map[*controlConn]struct{}{},
 	}
@@ -327,8 +335,9 @@ func (m mainDriver) GetSettings() (*ftpserver.Settings, error) {
 		DisableMFMT: true,
 		// HASH is computed on the board where it has hashlib.sha256;
 		// without the extension the library would read the whole file over
-		// the serial line.
-		EnableHASH:  s.board.Info().SHA256,
+		// the serial line. Over several boards, the ones plugged in later
+		// are not known yet: a board without sha256 answers "not supported".
+		EnableHASH:  s.boards != nil || s.single.board.Info().SHA256,
 		IdleTimeout: int(s.opts.IdleTimeout / time.Second),
 	}
 	if !s.opts.PassivePorts.IsZero() {
@@ -350,7 +359,10 @@ func (m mainDriver) ClientConnected(cc ftpserver.ClientContext) (string, error) 
 	ctx, cancel := context.WithCancel(context.Background())
 	s.sessions[cc.ID()] = &session{ctx: ctx, cancel: cancel, log: log}
 	log.Debug("client connected", "remote", cc.RemoteAddr())
-	return "ftpbridge: " + s.board.Info().String(), nil
+	if s.boards != nil {
+		return "ftpbridge: every board, one folder each", nil
+	}
+	return "ftpbridge: " + s.single.board.Info().String(), nil
 }
 
 // ClientDisconnected cancels what the session still has running on the

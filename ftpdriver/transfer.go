@@ -35,15 +35,17 @@ func (d *clientDriver) GetHandle(name string, flags int, offset int64) (ftpserve
 // boardfs's own per-segment deadline, so no board call outlives its bound.
 type transfer struct {
 	d      *clientDriver
-	op     string // "RETR", "STOR", "APPE"
-	path   string
+	log    *slog.Logger // the session's, naming the board on a server over several
+	cache  *metaCache   // the board's
+	op     string       // "RETR", "STOR", "APPE"
+	path   string       // on the board
 	start  time.Time
 	bytes  int64
 	failed error // from TransferError, or the first board error
 }
 
-func (d *clientDriver) newTransfer(op, p string) *transfer {
-	return &transfer{d: d, op: op, path: p, start: time.Now()}
+func (d *clientDriver) newTransfer(op string, t target) *transfer {
+	return &transfer{d: d, log: t.log, cache: t.cache, op: op, path: t.path, start: time.Now()}
 }
 
 // TransferError is ftpserverlib telling that the data connection failed or
@@ -70,7 +72,7 @@ func (t *transfer) logDone(err error) {
 	if err != nil {
 		attrs = append(attrs, "err", err)
 	}
-	t.d.log.Log(context.Background(), level, t.op+" "+outcome, attrs...)
+	t.log.Log(context.Background(), level, t.op+" "+outcome, attrs...)
 }
 
 // afterContext is for the work Close does once the bytes have moved, which
@@ -90,10 +92,11 @@ type download struct {
 
 func (d *clientDriver) openDownload(name string, offset int64) (ftpserver.FileTransfer, error) {
 	var h *download
-	err := d.run("open", name, d.srv.opts.OpTimeout, func(ctx context.Context, fsys *boardfs.FS, p string) error {
+	err := d.run("open", name, d.srv.opts.OpTimeout, func(ctx context.Context, t target) error {
+		p := t.path
 		// The stat is usually cached from the listing the client just
 		// read, and makes RETR of a directory fail before the 150.
-		e, err := d.stat(ctx, fsys, p)
+		e, err := d.stat(ctx, t)
 		if err != nil {
 			return err
 		}
@@ -106,12 +109,12 @@ func (d *clientDriver) openDownload(name string, offset int64) (ftpserver.FileTr
 		if !d.srv.enter() {
 			return ErrStopping
 		}
-		rc, err := fsys.Open(ctx, p, offset)
+		rc, err := t.fsys.Open(ctx, p, offset)
 		if err != nil {
 			d.srv.leave()
 			return err
 		}
-		h = &download{transfer: d.newTransfer("RETR", p), fsys: fsys, rc: rc, pos: offset}
+		h = &download{transfer: d.newTransfer("RETR", t), fsys: t.fsys, rc: rc, pos: offset}
 		return nil
 	})
 	if err != nil {
@@ -128,7 +131,7 @@ func (h *download) Read(p []byte) (int, error) {
 		if h.failed == nil {
 			h.failed = err
 		}
-		return n, ftpError(h.d.log, "read", h.path, err)
+		return n, ftpError(h.log, "read", h.path, err)
 	}
 	return n, err
 }
@@ -137,27 +140,27 @@ func (h *download) Read(p []byte) (int, error) {
 // already opened at; any other position reopens the file there.
 func (h *download) Seek(offset int64, whence int) (int64, error) {
 	if whence != io.SeekStart || offset < 0 {
-		return h.pos, ftpError(h.d.log, "seek", h.path, fmt.Errorf("%w: seek(%d, %d)", ErrRestart, offset, whence))
+		return h.pos, ftpError(h.log, "seek", h.path, fmt.Errorf("%w: seek(%d, %d)", ErrRestart, offset, whence))
 	}
 	if offset == h.pos {
 		return h.pos, nil
 	}
 	if err := h.rc.Close(); err != nil {
-		h.d.log.Debug("closing a download to seek", "path", h.path, "err", err)
+		h.log.Debug("closing a download to seek", "path", h.path, "err", err)
 	}
 	ctx, cancel := context.WithTimeoutCause(h.d.ctx, h.d.srv.opts.OpTimeout, ErrTimeout)
 	defer cancel()
 	rc, err := h.fsys.Open(ctx, h.path, offset)
 	if err != nil {
 		h.rc = io.NopCloser(eofReader{})
-		return h.pos, ftpError(h.d.log, "seek", h.path, err)
+		return h.pos, ftpError(h.log, "seek", h.path, err)
 	}
 	h.rc, h.pos = rc, offset
 	return offset, nil
 }
 
 func (h *download) Write([]byte) (int, error) {
-	return 0, ftpError(h.d.log, "write", h.path, errWrongDirection)
+	return 0, ftpError(h.log, "write", h.path, errWrongDirection)
 }
 
 // Close ends the download; reads never fail a transfer at close.
@@ -170,7 +173,7 @@ func (h *download) Close() error {
 		h.logDone(nil)
 	}
 	if err != nil {
-		h.d.log.Debug("closing a download", "path", h.path, "err", err)
+		h.log.Debug("closing a download", "path", h.path, "err", err)
 	}
 	return nil
 }
@@ -192,8 +195,12 @@ func (d *clientDriver) openUpload(name string, flags int, offset int64) (ftpserv
 	if d.readOnly {
 		return nil, ftpError(d.log, "upload", name, ErrReadOnly)
 	}
+	if d.srv.isTop(name) {
+		return nil, ftpError(d.log, "upload", name, fmt.Errorf("%w: %q", ErrBoardFolder, name))
+	}
 	var h *upload
-	err := d.run("upload", name, d.srv.opts.OpTimeout, func(ctx context.Context, fsys *boardfs.FS, p string) error {
+	err := d.run("upload", name, d.srv.opts.OpTimeout, func(ctx context.Context, t target) error {
+		p := t.path
 		op := "STOR"
 		if flags&os.O_APPEND != 0 {
 			op = "APPE"
@@ -205,7 +212,7 @@ func (d *clientDriver) openUpload(name string, flags int, offset int64) (ftpserv
 		if op == "APPE" || (flags&os.O_TRUNC == 0 && offset > 0) {
 			// APPE, or REST n + STOR: the board can only add at the end,
 			// so a restart point must be the file's size.
-			e, err := d.stat(ctx, fsys, p)
+			e, err := d.stat(ctx, t)
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				// Nothing to add to: a new file.
@@ -228,15 +235,15 @@ func (d *clientDriver) openUpload(name string, flags int, offset int64) (ftpserv
 			err error
 		)
 		if appendTo {
-			up, err = fsys.Append(ctx, p)
+			up, err = t.fsys.Append(ctx, p)
 		} else {
-			up, err = fsys.Create(ctx, p)
+			up, err = t.fsys.Create(ctx, p)
 		}
 		if err != nil {
 			d.srv.leave()
 			return err
 		}
-		h = &upload{transfer: d.newTransfer(op, p), up: up, pos: start}
+		h = &upload{transfer: d.newTransfer(op, t), up: up, pos: start}
 		return nil
 	})
 	if err != nil {
@@ -247,18 +254,18 @@ func (d *clientDriver) openUpload(name string, flags int, offset int64) (ftpserv
 
 func (h *upload) Write(p []byte) (int, error) {
 	if h.failed != nil {
-		return 0, ftpError(h.d.log, "write", h.path, h.failed)
+		return 0, ftpError(h.log, "write", h.path, h.failed)
 	}
 	n, err := h.up.Write(p)
 	h.pos += int64(n)
 	h.bytes += int64(n)
 	// Segments reach the board as they fill: listings show the
 	// temporary file from the first one on.
-	h.d.srv.cache.invalidate()
+	h.cache.invalidate()
 	if err != nil {
 		h.failed = err
 		// Mapped, so that no space on the board answers 552.
-		return n, ftpError(h.d.log, "write", h.path, err)
+		return n, ftpError(h.log, "write", h.path, err)
 	}
 	return n, nil
 }
@@ -269,11 +276,11 @@ func (h *upload) Seek(offset int64, whence int) (int64, error) {
 	if whence == io.SeekStart && offset == h.pos {
 		return h.pos, nil
 	}
-	return h.pos, ftpError(h.d.log, "seek", h.path, fmt.Errorf("%w: upload seek to %d (whence %d) at %d", ErrRestart, offset, whence, h.pos))
+	return h.pos, ftpError(h.log, "seek", h.path, fmt.Errorf("%w: upload seek to %d (whence %d) at %d", ErrRestart, offset, whence, h.pos))
 }
 
 func (h *upload) Read([]byte) (int, error) {
-	return 0, ftpError(h.d.log, "read", h.path, errWrongDirection)
+	return 0, ftpError(h.log, "read", h.path, errWrongDirection)
 }
 
 // Close commits a complete upload (the board checks it and renames it over
@@ -281,12 +288,12 @@ func (h *upload) Read([]byte) (int, error) {
 // error reply after Close, with Close's error.
 func (h *upload) Close() error {
 	defer h.d.srv.leave()
-	defer h.d.srv.cache.invalidate()
+	defer h.cache.invalidate()
 	if h.failed != nil {
 		ctx, cancel := h.afterContext(h.d.srv.opts.OpTimeout)
 		defer cancel()
 		if err := h.up.Abort(ctx); err != nil {
-			h.d.log.Warn("removing the temporary file of a failed upload", "path", h.path, "err", err)
+			h.log.Warn("removing the temporary file of a failed upload", "path", h.path, "err", err)
 		}
 		h.logDone(h.failed)
 		// The transfer's own error is already what the reply says.
@@ -305,9 +312,9 @@ func (h *upload) Close() error {
 		actx, acancel := h.afterContext(h.d.srv.opts.OpTimeout)
 		defer acancel()
 		if aerr := h.up.Abort(actx); aerr != nil {
-			h.d.log.Debug("abort after a failed commit", "path", h.path, "err", aerr)
+			h.log.Debug("abort after a failed commit", "path", h.path, "err", aerr)
 		}
-		return ftpError(h.d.log, "commit", h.path, err)
+		return ftpError(h.log, "commit", h.path, err)
 	}
 	h.logDone(nil)
 	return nil

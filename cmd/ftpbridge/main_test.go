@@ -3,12 +3,14 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -93,6 +95,8 @@ func TestServeFlags(t *testing.T) {
 		{"bad busy wait", []string{"--busy-wait", "soon"}, nil, "invalid argument", true},
 		{"bad listen", []string{"--listen", "nocolon"}, nil, "--listen", true},
 		{"two ports", []string{"/dev/a", "/dev/b"}, nil, "accepts at most 1 arg", true},
+		{"all with a port", []string{"--all", "/dev/a"}, nil, "--all serves every board plugged in and takes no PORT", true},
+		{"all from the environment with a port", []string{"/dev/a"}, map[string]string{"FTPBRIDGE_ALL": "true"}, "--all", true},
 		{"unknown flag", []string{"--colour"}, nil, "unknown flag", true},
 	}
 	for _, tt := range tests {
@@ -205,12 +209,16 @@ func TestCompletion(t *testing.T) {
 	}
 }
 
-// TestServeBoard runs `ftpbridge DEVICE` on an emulated board, uses it,
-// and stops it as Ctrl-C does. It logs at debug level, where the password
-// must still not appear.
 // startServing runs ftpbridge with args until ctx is done, and returns the
 // address it serves on, read from its log, and where its error will go.
 func startServing(t *testing.T, ctx context.Context, a *app, logs *lockedBuffer, device string, args ...string) (string, <-chan error) {
+	t.Helper()
+	return startServingAs(t, ctx, a, logs, `for (.+) on `+regexp.QuoteMeta(device), args...)
+}
+
+// startServingAs is startServing for a serving line that ends in what
+// (a regular expression) rather than a device's name.
+func startServingAs(t *testing.T, ctx context.Context, a *app, logs *lockedBuffer, what string, args ...string) (string, <-chan error) {
 	t.Helper()
 	cmd := newRootCmd(a)
 	cmd.SetArgs(args)
@@ -218,7 +226,7 @@ func startServing(t *testing.T, ctx context.Context, a *app, logs *lockedBuffer,
 	done := make(chan error, 1)
 	go func() { done <- cmd.ExecuteContext(ctx) }()
 
-	serving := regexp.MustCompile(`serving ftp://(\S+) for (.+) on ` + regexp.QuoteMeta(device))
+	serving := regexp.MustCompile(`serving ftp://(\S+) ` + what)
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		if m := serving.FindStringSubmatch(logs.String()); m != nil {
 			return m[1], done
@@ -239,7 +247,9 @@ func startServing(t *testing.T, ctx context.Context, a *app, logs *lockedBuffer,
 // without a restart.
 func TestServeReplug(t *testing.T) {
 	root := t.TempDir()
-	want := bytes.Repeat([]byte("0123456789abcdef\x00\xff"), 2000)
+	// Random bytes: deflate would shrink a pattern under the cut.
+	want := make([]byte, 36_000)
+	rand.Read(want)
 	if err := os.WriteFile(filepath.Join(root, "data.bin"), want, 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -292,6 +302,9 @@ func TestServeReplug(t *testing.T) {
 	}
 }
 
+// TestServeBoard runs `ftpbridge DEVICE` on an emulated board, uses it,
+// and stops it as Ctrl-C does. It logs at debug level, where the password
+// must still not appear.
 func TestServeBoard(t *testing.T) {
 	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
 	const password = "pw-Zq8v1"
@@ -334,5 +347,109 @@ func TestServeBoard(t *testing.T) {
 	}
 	if !strings.Contains(logs.String(), "level=DEBUG") {
 		t.Errorf("--verbose logged nothing at debug level")
+	}
+}
+
+// TestServeAll runs `ftpbridge --all` over two boards and a port that only
+// looks like one: both boards are folders of "/", named after their ports;
+// one unplugged leaves "/" after a while and comes back when replugged.
+func TestServeAll(t *testing.T) {
+	big := make([]byte, 64<<10)
+	rand.Read(big) // what does not compress: the line is cut after 30 KB of it
+	b0 := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
+	// Long enough away for its folder to leave "/" first.
+	b1 := boardtest.Start(t, boardtest.ESP32, boardtest.Options{CutAfter: 30_000, ReplugAfter: goneAfter + 4*time.Second})
+	if err := os.WriteFile(filepath.Join(b1.Root, "big.bin"), big, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	notBoard := filepath.Join(t.TempDir(), "ttyACM9")
+	rp2 := func(dev string) serialPort { return serialPort{Name: dev, VID: "2e8a", PID: "0005"} }
+	ports := []serialPort{rp2(b0.Device), rp2(b1.Device), rp2(notBoard), {Name: "/dev/ttyS0"}}
+	var logs lockedBuffer
+	a := testApp(nil, nil, &logs)
+	// As the system does, list a device only while it is there.
+	a.listPorts = func() ([]serialPort, error) {
+		var there []serialPort
+		for _, p := range ports {
+			if _, err := os.Stat(p.Name); err == nil || p.Name == notBoard {
+				there = append(there, p)
+			}
+		}
+		return there, nil
+	}
+	// The folders: the ports' base names, "-2" for the second of a name.
+	folder := map[string]string{b0.Device: filepath.Base(b0.Device), b1.Device: filepath.Base(b1.Device)}
+	if folder[b0.Device] == folder[b1.Device] {
+		if b0.Device < b1.Device {
+			folder[b1.Device] += "-2"
+		} else {
+			folder[b0.Device] += "-2"
+		}
+	}
+	both := []string{folder[b0.Device], folder[b1.Device]}
+	slices.Sort(both)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	addr, done := startServingAs(t, ctx, a, &logs, `for every MicroPython board`, "--listen", "127.0.0.1:0", "--all")
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login("anonymous", "x"); err != nil {
+		t.Fatal(err)
+	}
+	waitFolders := func(want []string) {
+		t.Helper()
+		var got []string
+		for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(200 * time.Millisecond) {
+			got, err = c.NameList("/")
+			slices.Sort(got)
+			if err == nil && slices.Equal(got, want) {
+				return
+			}
+		}
+		t.Fatalf("NLST / = %q, %v; want %q\n%s", got, err, want, logs.String())
+	}
+	waitFolders(both)
+
+	// Unplugged in the middle of a download.
+	r, err := c.Retr("/" + folder[b1.Device] + "/big.bin")
+	if err != nil {
+		t.Fatalf("RETR from %s: %v", folder[b1.Device], err)
+	}
+	got, err := io.ReadAll(r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil {
+		t.Fatalf("RETR cut after %d of %d bytes reported success", len(got), len(big))
+	}
+	waitFolders([]string{folder[b0.Device]})
+	waitFolders(both)
+	if _, err := c.List("/" + folder[b0.Device]); err != nil {
+		t.Errorf("LIST of the board that stayed: %v", err)
+	}
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		names, err := c.NameList("/" + folder[b1.Device])
+		if err == nil && len(names) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the replugged board does not serve: NLST = %q, %v", names, err)
+		}
+	}
+
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ftpbridge after Ctrl-C: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("ftpbridge did not stop")
+	}
+	if n := strings.Count(logs.String(), "no MicroPython board answers on this port"); n != 1 {
+		t.Errorf("the port with no board was reported %d times, want once:\n%s", n, logs.String())
 	}
 }

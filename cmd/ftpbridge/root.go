@@ -32,6 +32,7 @@ func newRootCmd(a *app) *cobra.Command {
 		line    lineFlags
 		server  serverFlags
 		verbose bool
+		all     bool
 	)
 	cmd := &cobra.Command{
 		Use:   "ftpbridge [PORT]",
@@ -44,11 +45,17 @@ is installed on the board.
 Without PORT, ftpbridge looks for the one serial port whose USB id looks
 like a MicroPython board (` + "`ftpbridge ports`" + ` lists them).
 
+With --all, ftpbridge serves every such board at once, each as a folder
+named after its port (ttyACM0, COM3; ttyACM0-2 when two ports share a
+name). Boards appear as they are plugged in, and their folder leaves a few
+seconds after they are unplugged.
+
 Every flag can also be set in the environment: FTPBRIDGE_LISTEN,
 FTPBRIDGE_USER, FTPBRIDGE_PASSWORD, FTPBRIDGE_BAUD, ... (the flag's name in
 capitals, dashes as underscores). The command line wins.`,
 		Example: `  ftpbridge /dev/ttyUSB0
   ftpbridge --read-only COM3
+  ftpbridge --all
   FTPBRIDGE_PASSWORD=secret ftpbridge --listen 0.0.0.0:2121 --user me`,
 		Args: func(cmd *cobra.Command, args []string) error {
 			if err := cobra.MaximumNArgs(1)(cmd, args); err != nil {
@@ -71,15 +78,26 @@ capitals, dashes as underscores). The command line wins.`,
 			if err := server.check(); err != nil {
 				return err
 			}
+			if all && len(args) == 1 {
+				return usagef("--all serves every board plugged in and takes no PORT (got %q)", args[0])
+			}
+			tlsConfig, err := server.loadTLS()
+			if err != nil {
+				return err
+			}
+			if all {
+				return serveAll(cmd.Context(), a, line, server, tlsConfig)
+			}
 			port := ""
 			if len(args) == 1 {
 				port = args[0]
 			}
-			return serve(cmd.Context(), a, port, line, server)
+			return serve(cmd.Context(), a, port, line, server, tlsConfig)
 		},
 	}
 	line.AddToCommand(cmd)
 	server.AddToCommand(cmd)
+	cmd.Flags().BoolVar(&all, "all", false, "serve every MicroPython board plugged in, each as a folder named after its port")
 	cmd.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log every board exec and FTP operation")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
 	cmd.AddCommand(newPortsCmd(a), newVersionCmd())
@@ -88,16 +106,8 @@ capitals, dashes as underscores). The command line wins.`,
 
 // serve runs the bridge until ctx is done (Ctrl-C, SIGTERM), then closes
 // the client connections and leaves the board in its friendly REPL.
-func serve(ctx context.Context, a *app, port string, line lineFlags, server serverFlags) error {
+func serve(ctx context.Context, a *app, port string, line lineFlags, server serverFlags, tlsConfig *tls.Config) error {
 	log := a.log
-	var tlsConfig *tls.Config
-	if server.tlsCert != "" {
-		cert, err := tls.LoadX509KeyPair(server.tlsCert, server.tlsKey)
-		if err != nil {
-			return fmt.Errorf("loading the TLS certificate: %w", err)
-		}
-		tlsConfig = &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
-	}
 	if port == "" {
 		ports, err := a.listPorts()
 		if err != nil {
@@ -150,17 +160,7 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 	linkDone := make(chan struct{})
 	go func() { link.Run(lctx); close(linkDone) }()
 	defer func() { stopLink(); <-linkDone }()
-	srv := ftpdriver.New(link, ftpdriver.Options{
-		Logger:       log,
-		Listener:     ln,
-		User:         server.user,
-		Password:     server.password,
-		ReadOnly:     server.readOnly,
-		TLS:          tlsConfig,
-		PassivePorts: ftpdriver.PortRange(server.passivePorts),
-		MaxSessions:  server.maxSessions,
-		IdleTimeout:  server.idleTimeout,
-	})
+	srv := ftpdriver.New(link, driverOptions(log, ln, server, tlsConfig))
 	if err := srv.Listen(); err != nil {
 		return err
 	}
@@ -172,6 +172,34 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// loadTLS reads --tls-cert and --tls-key; nil without them.
+func (f *serverFlags) loadTLS() (*tls.Config, error) {
+	if f.tlsCert == "" {
+		return nil, nil
+	}
+	cert, err := tls.LoadX509KeyPair(f.tlsCert, f.tlsKey)
+	if err != nil {
+		return nil, fmt.Errorf("loading the TLS certificate: %w", err)
+	}
+	return &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}, nil
+}
+
+// driverOptions is how the flags configure the FTP server, over one board
+// or all of them.
+func driverOptions(log *slog.Logger, ln net.Listener, server serverFlags, tlsConfig *tls.Config) ftpdriver.Options {
+	return ftpdriver.Options{
+		Logger:       log,
+		Listener:     ln,
+		User:         server.user,
+		Password:     server.password,
+		ReadOnly:     server.readOnly,
+		TLS:          tlsConfig,
+		PassivePorts: ftpdriver.PortRange(server.passivePorts),
+		MaxSessions:  server.maxSessions,
+		IdleTimeout:  server.idleTimeout,
+	}
 }
 
 // openError explains a port that would not open; an argument that names no

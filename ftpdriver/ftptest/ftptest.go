@@ -10,6 +10,8 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"strconv"
+	"sync"
 	"testing"
 	"time"
 
@@ -37,8 +39,7 @@ type Server struct {
 	Board *boardtest.Board // Board.Root is the board's filesystem on the host
 	Link  *boardfs.Link    // the board as the server reaches it
 	opts  Options
-	stop  context.CancelFunc
-	done  chan error
+	stop  func() error
 }
 
 // Start starts a board and an FTP server over it on 127.0.0.1, and
@@ -49,19 +50,33 @@ func Start(tb testing.TB, opts Options) *Server {
 	if opts.Profile == "" {
 		opts.Profile = boardtest.ESP32
 	}
-	log := opts.Driver.Logger
-	if log == nil {
-		log = slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
-	}
+	log := testLogger(tb, opts)
 	b := boardtest.Start(tb, opts.Profile, opts.Board)
+	link := startLink(tb, b, opts.Board, opts, log)
+	s := &Server{Board: b, Link: link, opts: opts}
+	s.Addr, s.stop = serve(tb, opts, log, func(dopts ftpdriver.Options) *ftpdriver.Server {
+		return ftpdriver.New(link, dopts)
+	})
+	return s
+}
 
+func testLogger(tb testing.TB, opts Options) *slog.Logger {
+	if opts.Driver.Logger != nil {
+		return opts.Driver.Logger
+	}
+	return slog.New(slog.NewTextHandler(tb.Output(), &slog.HandlerOptions{Level: slog.LevelDebug}))
+}
+
+// startLink connects to b the way ftpbridge does, through a Link that
+// follows it across a cut and a replug of the rig's line, runs the link,
+// and stops it at cleanup, after the server (cleanups run last first).
+func startLink(tb testing.TB, b *boardtest.Board, line boardtest.Options, opts Options, log *slog.Logger) *boardfs.Link {
+	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	// The server reaches the board as ftpbridge does: through a Link that
-	// follows it across a cut and a replug of the rig's line.
 	link, err := boardfs.Connect(ctx, boardfs.LinkOptions{
 		Dial: func(ctx context.Context) (*repl.Conn, error) {
-			return repl.Open(ctx, b.Device, opts.Board.Baud, repl.Options{Logger: log.With("layer", "repl"), Prepare: boardfs.Prepare})
+			return repl.Open(ctx, b.Device, line.Baud, repl.Options{Logger: log.With("layer", "repl"), Prepare: boardfs.Prepare})
 		},
 		Present: func() bool { _, err := os.Stat(b.Device); return err == nil },
 		FS:      boardfs.Options{Logger: log.With("layer", "boardfs"), BusyWait: opts.BusyWait},
@@ -77,42 +92,47 @@ func Start(tb testing.TB, opts Options) *Server {
 	lctx, stopLink := context.WithCancel(context.Background())
 	linkDone := make(chan struct{})
 	go func() { link.Run(lctx); close(linkDone) }()
-	closeLink := func() { stopLink(); <-linkDone }
+	tb.Cleanup(func() { stopLink(); <-linkDone })
+	return link
+}
+
+// serve starts the server newServer makes on 127.0.0.1 and registers its
+// shutdown with tb.Cleanup. It returns the address, and a stop that
+// returns what Serve returned the first time and nil after.
+func serve(tb testing.TB, opts Options, log *slog.Logger, newServer func(ftpdriver.Options) *ftpdriver.Server) (string, func() error) {
+	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		closeLink()
 		tb.Fatalf("ftptest: listen: %v", err)
 	}
 	dopts := opts.Driver
 	dopts.Logger = log
 	dopts.Listener = ln
-	srv := ftpdriver.New(link, dopts)
+	srv := newServer(dopts)
 	if err := srv.Listen(); err != nil {
-		closeLink()
+		_ = ln.Close()
 		tb.Fatalf("ftptest: %v", err)
 	}
 	sctx, stop := context.WithCancel(context.Background())
-	s := &Server{Addr: srv.Addr(), Board: b, Link: link, opts: opts, stop: stop, done: make(chan error, 1)}
-	go func() { s.done <- srv.Serve(sctx) }()
+	done := make(chan error, 1)
+	go func() { done <- srv.Serve(sctx) }()
+	var once sync.Once
+	stopOnce := func() error {
+		var err error
+		once.Do(func() { stop(); err = <-done })
+		return err
+	}
 	tb.Cleanup(func() {
-		if err := s.Stop(); err != nil {
+		if err := stopOnce(); err != nil {
 			tb.Errorf("ftptest: serve: %v", err)
 		}
-		closeLink()
 	})
-	return s
+	return srv.Addr(), stopOnce
 }
 
 // Stop shuts the server down as Ctrl-C does, and returns what Serve
 // returned. Later calls return nil.
-func (s *Server) Stop() error {
-	if s.stop == nil {
-		return nil
-	}
-	s.stop()
-	s.stop = nil
-	return <-s.done
-}
+func (s *Server) Stop() error { return s.stop() }
 
 // Dial connects a client and logs in: with the server's account if it has
 // one, else anonymously. The connection is closed at cleanup.
@@ -138,4 +158,67 @@ func (s *Server) DialAs(tb testing.TB, user, pass string, opts ...ftp.DialOption
 		tb.Fatalf("ftptest: login as %q: %v", user, err)
 	}
 	return c
+}
+
+// MultiServer is a running FTP server over several emulated boards, served
+// as ftpbridge --all serves them: board i is the folder "/b<i>".
+type MultiServer struct {
+	Addr   string             // host:port to dial
+	Boards []*boardtest.Board // Boards[i].Root is board i's filesystem on the host
+	Links  []*boardfs.Link    // the boards as the server reaches them
+	opts   Options
+	stop   func() error
+}
+
+// StartMulti starts one board per entry of boards (each its own line:
+// Root, CutAfter, ReplugAfter...), all of opts.Profile, and an FTP server
+// over them all on 127.0.0.1, and registers their shutdown with
+// tb.Cleanup; opts.Board is not used. It fails the test on any setup error.
+func StartMulti(tb testing.TB, opts Options, boards ...boardtest.Options) *MultiServer {
+	tb.Helper()
+	if opts.Profile == "" {
+		opts.Profile = boardtest.ESP32
+	}
+	log := testLogger(tb, opts)
+	s := &MultiServer{opts: opts}
+	set := fixedBoards{}
+	for i, line := range boards {
+		b := boardtest.Start(tb, opts.Profile, line)
+		name := "b" + strconv.Itoa(i)
+		link := startLink(tb, b, line, opts, log.With("board", name))
+		s.Boards = append(s.Boards, b)
+		s.Links = append(s.Links, link)
+		set[name] = link
+	}
+	s.Addr, s.stop = serve(tb, opts, log, func(dopts ftpdriver.Options) *ftpdriver.Server {
+		return ftpdriver.NewMulti(set, dopts)
+	})
+	return s
+}
+
+// Stop shuts the server down as Ctrl-C does, and returns what Serve
+// returned. Later calls return nil.
+func (s *MultiServer) Stop() error { return s.stop() }
+
+// Dial connects a client and logs in as Server.Dial does.
+func (s *MultiServer) Dial(tb testing.TB, opts ...ftp.DialOption) *ftp.ServerConn {
+	tb.Helper()
+	return (&Server{Addr: s.Addr, opts: s.opts}).Dial(tb, opts...)
+}
+
+// fixedBoards is a set of boards that never changes: a board that is
+// unplugged keeps its folder, which answers "board not connected".
+type fixedBoards map[string]*boardfs.Link
+
+func (f fixedBoards) Names() []string {
+	names := make([]string, 0, len(f))
+	for n := range f {
+		names = append(names, n)
+	}
+	return names
+}
+
+func (f fixedBoards) Board(name string) (ftpdriver.Board, bool) {
+	l, ok := f[name]
+	return l, ok
 }
