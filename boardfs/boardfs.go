@@ -161,6 +161,11 @@ type Entry struct {
 // Options tune an FS. The zero value works.
 type Options struct {
 	Logger *slog.Logger
+	// Clock, if set, is the time New gives the board when its clock is
+	// more than a minute off (unset boards start at 2000-01-01), through
+	// machine.RTC, in UTC: files written through the bridge then get true
+	// times. Nil leaves the board's clock alone.
+	Clock func() time.Time
 	// Cache, if set, keeps copies of the files moved, so that downloads
 	// move only what changed since.
 	Cache Cache
@@ -200,6 +205,11 @@ func New(ctx context.Context, conn *repl.Conn, opts Options) (*FS, error) {
 		opts: opts, log: log, board: make(chan struct{}, 1), flat: !info.StdinBuffer || !info.StdoutBuffer}
 	if err := Prepare(ctx, conn); err != nil {
 		return nil, err
+	}
+	if opts.Clock != nil {
+		if err := f.setClock(ctx, opts.Clock()); err != nil {
+			return nil, err
+		}
 	}
 	return f, nil
 }

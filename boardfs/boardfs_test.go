@@ -39,6 +39,10 @@ func startWith(t testing.TB, p boardtest.Profile, opts boardtest.Options, opts2 
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { conn.Close() })
+	if opts2.Clock == nil {
+		// As ftpbridge does: files get true times on every profile.
+		opts2.Clock = time.Now
+	}
 	f, err := boardfs.New(ctxFor(t, time.Minute), conn, opts2)
 	if err != nil {
 		t.Fatalf("boardfs.New: %v", err)

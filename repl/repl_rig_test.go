@@ -87,11 +87,20 @@ func TestExecOnEveryProfile(t *testing.T) {
 			if info.RawPaste != wantPaste || info.MemFree <= 0 || !strings.HasPrefix(info.Implementation, "micropython ") {
 				t.Errorf("Info = %+v, want raw-paste %v, free memory, an implementation", info, wantPaste)
 			}
-			// The VM is a full build with a clock that runs from 1970; the
-			// micro:bit's 1.9.2 has no deflate and no clock to speak of.
+			// The VM is a full build with machine.RTC; an ESP's clock starts
+			// at 2000-01-01 on power-up, a Pyboard's keeps time. The
+			// micro:bit's 1.9.2 has no deflate and no RTC.
 			vm := p != boardtest.Microbit
-			if info.Deflate != vm || info.Compress != vm || (vm && time.Since(time.Unix(info.Clock, 0)).Abs() > time.Minute) {
-				t.Errorf("Info = %+v, want deflate and compress %v and (on the VM) a clock near the host's", info, vm)
+			if info.Deflate != vm || info.Compress != vm || info.RTC != vm {
+				t.Errorf("Info = %#v, want deflate, compress and RTC %v", info, vm)
+			}
+			boardNow := time.Date(info.Epoch, 1, 1, 0, 0, 0, 0, time.UTC).Add(time.Duration(info.Clock) * time.Second)
+			wantNow := time.Now()
+			if p == boardtest.ESP32 || p == boardtest.ESP8266 {
+				wantNow = time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC)
+			}
+			if vm && boardNow.Sub(wantNow).Abs() > time.Minute {
+				t.Errorf("the board's clock says %v, want about %v", boardNow, wantNow)
 			}
 		})
 	}

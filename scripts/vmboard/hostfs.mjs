@@ -67,7 +67,9 @@ const fromNodeCode = {
 };
 
 /** Returns an Emscripten filesystem type backed by the host directory root. */
-export function hostFS(FS) {
+// clockShift returns how far the board's clock is from the host's, in ms:
+// files show the times the board's own clock would have stamped them with.
+export function hostFS(FS, clockShift = () => 0) {
   const fail = (err) => {
     if (err instanceof FS.ErrnoError) throw err;
     throw new FS.ErrnoError(fromNodeCode[err.code] ?? E.EIO);
@@ -98,7 +100,10 @@ export function hostFS(FS) {
       }
       return {
         dev: 1, ino: st.ino, mode: st.mode, nlink: st.nlink, uid: 0, gid: 0, rdev: 0,
-        size: st.size, atime: st.atime, mtime: st.mtime, ctime: st.ctime,
+        size: st.size,
+        atime: new Date(st.atimeMs + clockShift()),
+        mtime: new Date(st.mtimeMs + clockShift()),
+        ctime: new Date(st.ctimeMs + clockShift()),
         blksize: 4096, blocks: Math.ceil(st.size / 4096),
       };
     },
@@ -110,7 +115,10 @@ export function hostFS(FS) {
           fs.chmodSync(p, attr.mode);
         }
         if (attr.size !== undefined) fs.truncateSync(p, attr.size);
-        if (attr.mtime !== undefined) fs.utimesSync(p, new Date(attr.atime ?? attr.mtime), new Date(attr.mtime));
+        if (attr.mtime !== undefined) {
+          const mtime = attr.mtime - clockShift();
+          fs.utimesSync(p, new Date((attr.atime ?? attr.mtime) - clockShift()), new Date(mtime));
+        }
       } catch (e) {
         fail(e);
       }

@@ -14,11 +14,37 @@ import { hostFS, translateErrnoAtSyscalls } from "./hostfs.mjs";
 const CTRL_A = 0x01, CTRL_B = 0x02, CTRL_C = 0x03, CTRL_D = 0x04, CTRL_E = 0x05;
 const REPLY_FD = 0, TX_FD = 1, LOG_FD = 2, REQUEST_FD = 3;
 
+// The board's clock. The VM reads the time from Date.now, so the board's
+// clock is the host's shifted by clockOffset; the firmware's own timing
+// (line pacing) keeps the host's. Set through machine.RTC().datetime().
+const realNow = Date.now.bind(Date);
+let clockOffset = 0;
+Date.now = () => realNow() + clockOffset;
+
+// machine.RTC as the ports have it: datetime() reads the clock as
+// (year, month, day, weekday, hours, minutes, seconds, subseconds), and
+// datetime(tuple) sets it. The VM has no machine module of its own.
+const machine = {
+  RTC: () => ({
+    datetime: (t) => {
+      if (t === undefined) {
+        const d = new Date(Date.now());
+        return [d.getUTCFullYear(), d.getUTCMonth() + 1, d.getUTCDate(), (d.getUTCDay() + 6) % 7,
+          d.getUTCHours(), d.getUTCMinutes(), d.getUTCSeconds(), 0];
+      }
+      const [y, mo, day, , h, mi, sec] = [...t];
+      clockOffset = Date.UTC(y, mo - 1, day, h, mi, sec) - realNow();
+      return null;
+    },
+  }),
+};
+
 // What differs between the boards we emulate. (Not the heap: the VM's grows
 // on demand, see PROTOCOL.md.)
 const PROFILES = {
   esp32: {
     rawPaste: true,
+    clockUnset: true, // the RTC starts at 2000-01-01 on power-up
     reboot: "MPY: soft reboot\r\n",
     // The ROM bootloader's greeting at power-on (ESP32 ROM, 2016 build).
     boot: "ets Jul 29 2019 12:21:46\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n" +
@@ -27,6 +53,7 @@ const PROFILES = {
   },
   esp8266: {
     rawPaste: false, // firmware before 1.14 (and many ESP8266 builds in use)
+    clockUnset: true,
     reboot: "MPY: soft reboot\r\n",
     // The ROM prints at 74880 baud, which reads as garbage at 115200.
     boot: "\x00\xe0\x1c\x8c\xf2n\xec\x0c\x8c\x0cl\x9c\xe2|\x00 ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n\r\n",
@@ -105,7 +132,7 @@ class Serial {
   constructor() {
     this.out = Buffer.alloc(8192);
     this.outLen = 0;
-    this.lastFlush = Date.now();
+    this.lastFlush = realNow();
     this.lastPoll = 0;
     this.in = Buffer.alloc(0);
     this.inPos = 0;
@@ -129,13 +156,13 @@ class Serial {
     let off = 0;
     while (off < this.outLen) off += fs.writeSync(TX_FD, this.out, off, this.outLen - off);
     this.outLen = 0;
-    this.lastFlush = Date.now();
+    this.lastFlush = realNow();
   }
 
   // Called for each byte a running program prints: keeps the line moving and,
   // as a UART interrupt would, notices a Ctrl-C that arrived meanwhile.
   tick(intr, onInterrupt) {
-    const now = Date.now();
+    const now = realNow();
     if (now - this.lastFlush >= 2 || this.outLen >= 4096) this.flush();
     if (intr >= 0 && now !== this.lastPoll) {
       this.lastPoll = now;
@@ -212,6 +239,9 @@ class Board {
   constructor(args) {
     this.args = args;
     this.profile = PROFILES[args.profile];
+    // Each power-up is a new process: an ESP's clock starts at its epoch,
+    // a Pyboard's keeps time on its battery.
+    if (this.profile.clockUnset) clockOffset = Date.UTC(2000, 0, 1) - realNow();
     this.serial = new Serial();
     this.mp = null;
     this.raw = false; // in the raw REPL
@@ -264,6 +294,7 @@ class Board {
       stdout: (bytes) => { for (const b of bytes) this.onOutput(b); },
       stdin: () => this.onInput(),
     });
+    mp.registerJsModule("machine", machine);
     this.mountRoot(mp);
     this.mp = mp;
   }
@@ -277,7 +308,7 @@ class Board {
   mountRoot(mp) {
     const FS = mp.FS;
     FS.mkdir("/board");
-    FS.mount(hostFS(FS), { root: this.args.root }, "/board");
+    FS.mount(hostFS(FS, () => clockOffset), { root: this.args.root }, "/board");
     let mounts;
     if (this.args.profile === "pyboard") {
       for (const sub of ["flash", "sd"]) fs.mkdirSync(`${this.args.root}/${sub}`, { recursive: true });
