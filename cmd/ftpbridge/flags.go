@@ -2,7 +2,10 @@ package main
 
 import (
 	"fmt"
+	"log/slog"
 	"net"
+	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
@@ -10,6 +13,8 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
+	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/filecache"
 	"github.com/ftpbridge/ftpbridge/ftpdriver"
 )
 
@@ -46,14 +51,46 @@ func applyEnv(cmd *cobra.Command, lookup func(string) (string, bool)) error {
 
 // lineFlags say how to reach the board's serial line.
 type lineFlags struct {
-	baud     int
-	busyWait time.Duration
+	baud       int
+	busyWait   time.Duration
+	noSetClock bool
+	cacheDir   string
+	cacheSize  int64
 }
 
 func (f *lineFlags) AddToCommand(cmd *cobra.Command) {
 	cmd.Flags().IntVar(&f.baud, "baud", 115200, "serial line rate (native-USB boards ignore it)")
 	cmd.Flags().DurationVar(&f.busyWait, "busy-wait", 5*time.Second,
 		"how long a request waits for the board while another one uses it, before the client is told to try again")
+	cmd.Flags().BoolVar(&f.noSetClock, "no-set-clock", false,
+		"leave the board's clock alone (by default a clock more than a minute off is set to the host's time, in UTC)")
+	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "",
+		"where copies of the files moved are kept, so unchanged files need not cross the line again (default: the user's cache directory)")
+	cmd.Flags().Int64Var(&f.cacheSize, "cache-size", 64<<20, "bytes of file copies kept; 0 keeps none")
+}
+
+// boardOptions is how the flags shape boardfs: the clock, the cache.
+func (f *lineFlags) boardOptions(log *slog.Logger) boardfs.Options {
+	opts := boardfs.Options{Logger: log, BusyWait: f.busyWait}
+	if !f.noSetClock {
+		opts.Clock = time.Now
+	}
+	if f.cacheSize > 0 {
+		dir := f.cacheDir
+		if dir == "" {
+			if base, err := os.UserCacheDir(); err == nil {
+				dir = filepath.Join(base, "ftpbridge")
+			}
+		}
+		if dir != "" {
+			if c, err := filecache.Open(dir, f.cacheSize); err == nil {
+				opts.Cache = c
+			} else {
+				log.Warn("no cache of file copies: every download moves the whole file", "err", err)
+			}
+		}
+	}
+	return opts
 }
 
 // serverFlags say how FTP clients reach the bridge and what they may do.

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -41,8 +42,16 @@ func (l *lockedBuffer) String() string {
 
 // testApp returns an app whose environment and serial ports are the
 // test's, and whose logs go to logs.
-func testApp(env map[string]string, ports []serialPort, logs io.Writer) *app {
+// Its cache of file copies is in a temporary directory, never the user's.
+func testApp(t *testing.T, env map[string]string, ports []serialPort, logs io.Writer) *app {
 	level := new(slog.LevelVar)
+	env = maps.Clone(env)
+	if env == nil {
+		env = map[string]string{}
+	}
+	if _, ok := env["FTPBRIDGE_CACHE_DIR"]; !ok {
+		env["FTPBRIDGE_CACHE_DIR"] = t.TempDir()
+	}
 	return &app{
 		log:       slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: level})),
 		level:     level,
@@ -101,7 +110,7 @@ func TestServeFlags(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := run(t, testApp(tt.env, nil, io.Discard), tt.args...)
+			_, err := run(t, testApp(t, tt.env, nil, io.Discard), tt.args...)
 			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
 				t.Fatalf("ftpbridge %q = %v, want an error with %q", tt.args, err, tt.wantErr)
 			}
@@ -134,7 +143,7 @@ var testPorts = []serialPort{
 }
 
 func TestPortsOutput(t *testing.T) {
-	out, err := run(t, testApp(nil, testPorts, io.Discard), "ports")
+	out, err := run(t, testApp(t, nil, testPorts, io.Discard), "ports")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +174,7 @@ func TestPortsOutput(t *testing.T) {
 		}
 	}
 
-	out, err = run(t, testApp(nil, nil, io.Discard), "ports")
+	out, err = run(t, testApp(t, nil, nil, io.Discard), "ports")
 	if err != nil || strings.TrimSpace(out) != "no serial ports found" {
 		t.Errorf("ports with none = %q, %v", out, err)
 	}
@@ -193,7 +202,7 @@ func TestFindBoard(t *testing.T) {
 }
 
 func TestVersion(t *testing.T) {
-	out, err := run(t, testApp(nil, nil, io.Discard), "version")
+	out, err := run(t, testApp(t, nil, nil, io.Discard), "version")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -203,7 +212,7 @@ func TestVersion(t *testing.T) {
 }
 
 func TestCompletion(t *testing.T) {
-	out, err := run(t, testApp(nil, nil, io.Discard), "completion", "bash")
+	out, err := run(t, testApp(t, nil, nil, io.Discard), "completion", "bash")
 	if err != nil || !strings.Contains(out, "ftpbridge") {
 		t.Errorf("completion bash = %d bytes, %v", len(out), err)
 	}
@@ -255,7 +264,7 @@ func TestServeReplug(t *testing.T) {
 	}
 	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{Root: root, CutAfter: 25_000, ReplugAfter: time.Second})
 	var logs lockedBuffer
-	a := testApp(nil, nil, &logs)
+	a := testApp(t, nil, nil, &logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr, done := startServing(t, ctx, a, &logs, b.Device, "--listen", "127.0.0.1:0", b.Device)
@@ -296,6 +305,11 @@ func TestServeReplug(t *testing.T) {
 	if got, err := retr(); err != nil || !bytes.Equal(got, want) {
 		t.Fatalf("RETR after the replug: %d bytes, %v", len(got), err)
 	}
+	// The ESP32 powers up with its clock at 2000-01-01: set at the start,
+	// and again after the replug.
+	if n := strings.Count(logs.String(), "set the board's clock"); n != 2 {
+		t.Errorf("the board's clock was set %d times, want 2 (start, replug)", n)
+	}
 	cancel()
 	if err := <-done; err != nil {
 		t.Errorf("ftpbridge after Ctrl-C: %v", err)
@@ -309,7 +323,7 @@ func TestServeBoard(t *testing.T) {
 	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
 	const password = "pw-Zq8v1"
 	var logs lockedBuffer
-	a := testApp(map[string]string{"FTPBRIDGE_READ_ONLY": "true", "FTPBRIDGE_PASSWORD": password}, nil, &logs)
+	a := testApp(t, map[string]string{"FTPBRIDGE_READ_ONLY": "true", "FTPBRIDGE_PASSWORD": password}, nil, &logs)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr, done := startServing(t, ctx, a, &logs, b.Device, "--listen", "127.0.0.1:0", "--user", "me", "--verbose", b.Device)
@@ -366,7 +380,7 @@ func TestServeAll(t *testing.T) {
 	rp2 := func(dev string) serialPort { return serialPort{Name: dev, VID: "2e8a", PID: "0005"} }
 	ports := []serialPort{rp2(b0.Device), rp2(b1.Device), rp2(notBoard), {Name: "/dev/ttyS0"}}
 	var logs lockedBuffer
-	a := testApp(nil, nil, &logs)
+	a := testApp(t, nil, nil, &logs)
 	// As the system does, list a device only while it is there.
 	a.listPorts = func() ([]serialPort, error) {
 		var there []serialPort

@@ -29,6 +29,7 @@ type Options struct {
 	Profile  boardtest.Profile // default boardtest.ESP32
 	Board    boardtest.Options
 	BusyWait time.Duration // boardfs.Options.BusyWait; 0: boardfs's default
+	Cache    boardfs.Cache // boardfs.Options.Cache; nil: none
 	// Driver configures the server; Logger and Listener are filled in.
 	Driver ftpdriver.Options
 }
@@ -79,7 +80,8 @@ func startLink(tb testing.TB, b *boardtest.Board, line boardtest.Options, opts O
 			return repl.Open(ctx, b.Device, line.Baud, repl.Options{Logger: log.With("layer", "repl"), Prepare: boardfs.Prepare})
 		},
 		Present: func() bool { _, err := os.Stat(b.Device); return err == nil },
-		FS:      boardfs.Options{Logger: log.With("layer", "boardfs"), BusyWait: opts.BusyWait},
+		// The board's clock is set, as ftpbridge sets it.
+		FS: boardfs.Options{Logger: log.With("layer", "boardfs"), BusyWait: opts.BusyWait, Clock: time.Now, Cache: opts.Cache},
 	})
 	if err != nil {
 		if errors.Is(err, boardfs.ErrNotSupported) {
