@@ -169,3 +169,44 @@ func BenchmarkCachedDownload(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkUploadEdited uploads a 96 KB Python file the board already
+// holds, with 1 KB changed each time, at 115200 baud, and reports
+// line-ratio = file bytes / (elapsed x 11,520).
+func BenchmarkUploadEdited(b *testing.B) {
+	const size = 96 * 1024
+	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266} {
+		f, board, dir := start(b, p, boardtest.Options{Baud: 115200})
+		ctx := ctxFor(b, 10*time.Minute)
+		if err := f.Mkdir(ctx, dir); err != nil {
+			b.Fatal(err)
+		}
+		name := dir + "/app.py"
+		data := pythonSource(b, size)
+		if err := os.WriteFile(hostPath(board, name), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.Run("1KB-changed/"+string(p), func(b *testing.B) {
+			b.SetBytes(size)
+			var elapsed time.Duration
+			i := 0
+			for b.Loop() {
+				i++
+				at := (i * 7919 * 13) % (size - 1024)
+				for j := range 1024 {
+					data[at+j] = 'a' + byte((i+j)%26)
+				}
+				start := time.Now()
+				err := f.WriteFile(ctx, name, bytes.NewReader(data), size)
+				elapsed += time.Since(start)
+				if err != nil {
+					b.Fatal(err)
+				}
+			}
+			if got, err := os.ReadFile(hostPath(board, name)); err != nil || !bytes.Equal(got, data) {
+				b.Fatalf("the board holds %d other bytes (%v)", len(got), err)
+			}
+			b.ReportMetric(float64(size)*float64(b.N)/elapsed.Seconds()/lineRate, "line-ratio")
+		})
+	}
+}

@@ -716,8 +716,10 @@ type Upload struct {
 	hash      hash.Hash
 	started   bool // the board has the temporary file
 	done      bool
-	err       error  // a failed segment: the upload cannot be committed
-	copy      []byte // what was sent, for the cache; nil: not kept
+	err       error      // a failed segment: the upload cannot be committed
+	copy      []byte     // what was sent, for the cache; nil: not kept
+	probed    bool       // the board was asked for the old file's sums
+	old       *blockSums // the target's sums before the upload; nil: none
 }
 
 // Create starts an upload that replaces p when committed.
@@ -782,7 +784,19 @@ func (u *Upload) Write(p []byte) (int, error) {
 func (u *Upload) flush(ctx context.Context, n int) error {
 	sctx, cancel := context.WithTimeout(ctx, segmentTimeout)
 	defer cancel()
-	if err := u.f.send(sctx, u.tmp, u.buf[:n], u.started); err != nil {
+	if n == segment && !u.probed {
+		// A file of a segment or more may be one the board holds in part
+		// already (an edited script uploaded again).
+		u.probed = true
+		u.old = u.f.oldSums(sctx, u)
+	}
+	var err error
+	if u.old != nil && u.old.matches(u.written, u.buf[:n]) {
+		err = u.f.copyOld(sctx, u, n)
+	} else {
+		err = u.f.send(sctx, u.tmp, u.buf[:n], u.started)
+	}
+	if err != nil {
 		u.err = err
 		return err
 	}

@@ -35,7 +35,8 @@ const maxCached = 4 << 20
 
 // deltaHelpers join the helpers on boards with binary stdout. _bs prints
 // the CRC-32 of each block of p in hex, then its size and SHA-256, in one
-// pass over the file.
+// pass over the file. _ca appends n bytes of a from offset o to b (creating
+// b unless s): a segment of an upload the board already holds.
 const deltaHelpers = `def _bs(p,b):
  import hashlib
  h=hashlib.sha256();m=memoryview(bytearray(b));w=sys.stdout.write;n=0
@@ -49,6 +50,17 @@ const deltaHelpers = `def _bs(p,b):
  finally:
   f.close()
  print('',n,''.join(['%02x'%c for c in h.digest()]))
+def _ca(a,b,o,n,s):
+ f=open(a,'rb');g=open(b,'ab' if s else 'wb');m=memoryview(bytearray(512))
+ try:
+  f.seek(o)
+  while n:
+   k=f.readinto(m[:min(n,512)])
+   if not k:
+    raise OSError(5)
+   g.write(m[:k]);n-=k
+ finally:
+  f.close();g.close()
 `
 
 // canDelta reports whether downloads may use the cache: the board must
@@ -180,4 +192,52 @@ func (f *FS) openCached(ctx context.Context, p string) (data []byte, ok bool, er
 	}
 	f.keep(p, data)
 	return data, true, nil
+}
+
+// oldSums asks the board for the sums of the file an upload replaces; nil
+// when there is none, or the board cannot tell (then every segment is
+// sent).
+func (f *FS) oldSums(ctx context.Context, u *Upload) *blockSums {
+	if u.appending || !f.info.SHA256 || !f.info.Binascii || f.flat {
+		return nil
+	}
+	out, err := f.call(ctx, "sums", u.p, "_bs("+pyStr(u.p)+","+strconv.Itoa(deltaBlock)+")")
+	if err != nil {
+		return nil
+	}
+	sums, err := parseBlockSums(out)
+	if err != nil {
+		return nil
+	}
+	return &sums
+}
+
+// matches reports whether data, at offset at of the new file, is what the
+// old file holds there: every block's length and CRC-32 the same. The
+// upload's SHA-256 check at Commit stands behind a CRC that matches by
+// chance, or an old file changed meanwhile.
+func (s *blockSums) matches(at int64, data []byte) bool {
+	if at%deltaBlock != 0 || at+int64(len(data)) > s.size {
+		return false
+	}
+	for off := 0; off < len(data); off += deltaBlock {
+		i := (at + int64(off)) / deltaBlock
+		end := min(off+deltaBlock, len(data))
+		blockEnd := min((i+1)*deltaBlock, s.size)
+		if int64(end-off) != blockEnd-i*deltaBlock || crc32.ChecksumIEEE(data[off:end]) != s.crcs[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// copyOld appends the old file's next n bytes to the upload's temporary
+// file on the board, instead of sending them.
+func (f *FS) copyOld(ctx context.Context, u *Upload, n int) error {
+	started := "0"
+	if u.started {
+		started = "1"
+	}
+	_, err := f.call(ctx, "upload", u.p, "_ca("+pyStr(u.p)+","+pyStr(u.tmp)+","+strconv.FormatInt(u.written, 10)+","+strconv.Itoa(n)+","+started+")")
+	return err
 }

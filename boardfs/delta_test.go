@@ -109,3 +109,38 @@ func TestCachedDownloads(t *testing.T) {
 		t.Error("a removed file was served from the cache")
 	}
 }
+
+// TestUploadKnownBlocks: uploading a file the board holds in part sends
+// only the segments that differ; the board copies the rest from the old
+// file, and the result is checked whole.
+func TestUploadKnownBlocks(t *testing.T) {
+	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
+	ctx := ctxFor(t, time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	name := dir + "/app.py"
+	data := random(96 * 1024) // random: deflate cannot hide what is sent
+	upload := func(step string, d []byte, maxSent int64) {
+		t.Helper()
+		before := f.Stats()
+		if err := f.WriteFile(ctx, name, bytes.NewReader(d), int64(len(d))); err != nil {
+			t.Fatalf("%s: %v", step, err)
+		}
+		sent := f.Stats().Sent - before.Sent
+		t.Logf("%s: %d bytes sent", step, sent)
+		if maxSent > 0 && sent > maxSent {
+			t.Errorf("%s: %d bytes sent, want at most %d", step, sent, maxSent)
+		}
+		if got, err := os.ReadFile(hostPath(b, name)); err != nil || !bytes.Equal(got, d) {
+			t.Fatalf("%s: the board holds %d other bytes (%v)", step, len(got), err)
+		}
+	}
+	upload("new", data, 0)
+	upload("the same again", data, 6000)
+	edited := bytes.Clone(data)
+	copy(edited[50_000:], random(1000))
+	upload("1 KB changed", edited, 12_000)
+	upload("longer", append(bytes.Clone(edited), random(3000)...), 12_000)
+	upload("shifted by one byte", append([]byte{'#'}, edited...), 0)
+}
