@@ -601,6 +601,7 @@ func (f *FS) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, e
 type reader struct {
 	f       *FS
 	deflate bool          // segments come down deflated, until one does not shrink
+	tried   bool          // a segment has come: deflate says whether it shrank
 	copy    *bytes.Buffer // the whole file so far, for the cache; nil: not kept
 	p       string
 	off     int64
@@ -634,6 +635,7 @@ func (r *reader) fetch(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	r.tried = true
 	r.buf.Write(seg.Bytes())
 	if r.copy != nil {
 		r.copy.Write(seg.Bytes())

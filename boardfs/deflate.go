@@ -63,6 +63,9 @@ def _wz(p,n,a,wb):
 // board deflates it with an 8 KB window (wbits 13 in _z).
 const zSegment = 8 * 1024
 
+// zProbe is the first segment of a download that may come deflated.
+const zProbe = 1024
+
 // compressDownloads reports whether segments come down deflated.
 func (f *FS) compressDownloads() bool {
 	return f.info.Compress && f.info.Binascii && !f.flat
@@ -70,7 +73,12 @@ func (f *FS) compressDownloads() bool {
 
 // segment is how much the reader's next exec reads.
 func (r *reader) segment() int64 {
-	if r.deflate {
+	switch {
+	case r.deflate && !r.tried:
+		// A first small segment tells whether the file deflates before
+		// the board spends its time deflating 8 KB of, say, a JPEG.
+		return zProbe
+	case r.deflate:
 		return zSegment
 	}
 	return segment
