@@ -54,7 +54,12 @@ def _wz(p,n,a,wb):
     w(b'\x06')
   finally:
    micropython.kbd_intr(3)
-  f.write(deflate.DeflateIO(io.BytesIO(b),deflate.RAW,wb).read())
+  z=deflate.DeflateIO(io.BytesIO(b),deflate.RAW,wb);m=memoryview(bytearray(512))
+  while 1:
+   k=z.readinto(m)
+   if not k:
+    break
+   f.write(m[:k])
  finally:
   f.close()
 `
@@ -66,9 +71,18 @@ const zSegment = 8 * 1024
 // zProbe is the first segment of a download that may come deflated.
 const zProbe = 1024
 
+// Board memory the deflated transfers need, with room to spare: _z holds
+// an 8 KB segment, its deflated form and an 8 KB window; _wz a 4 KB
+// deflated segment, a 4 KB window and 512 bytes of output. An ESP8266 has
+// about 30 KB free.
+const (
+	zDownloadHeap = 64 << 10
+	zUploadHeap   = 16 << 10
+)
+
 // compressDownloads reports whether segments come down deflated.
 func (f *FS) compressDownloads() bool {
-	return f.info.Compress && f.info.Binascii && !f.flat
+	return f.info.Compress && f.info.Binascii && !f.flat && f.info.MemFree >= zDownloadHeap
 }
 
 // segment is how much the reader's next exec reads.
@@ -88,7 +102,7 @@ func (r *reader) segment() int64 {
 // or nil when the board cannot inflate or deflating saves too little to
 // pay for itself: random data must not get slower.
 func (f *FS) deflated(data []byte) ([]byte, int) {
-	if !f.info.Deflate || f.flat || len(data) < 256 {
+	if !f.info.Deflate || f.flat || f.info.MemFree < zUploadHeap || len(data) < 256 {
 		return nil, 0
 	}
 	var buf bytes.Buffer
