@@ -202,6 +202,25 @@ func sleep(ctx context.Context, d time.Duration) error {
 // enterRaw takes the board from any state to the raw prompt: a program
 // running is interrupted, a half-typed line or paste mode is cancelled, and
 // whatever the board printed before the banner is skipped.
+// stuckReadFiller is how many bytes enterRaw sends to a board stuck
+// reading: more than any helper reads with Ctrl-C off (boardfs's upload
+// segments, repl's code loader).
+const stuckReadFiller = 8 << 10
+
+// fill sends n Ctrl-C bytes in paced pieces.
+func (c *Conn) fill(ctx context.Context, n int) error {
+	piece := bytes.Repeat([]byte{ctrlC}, c.opts.PieceSize)
+	for sent := 0; sent < n; sent += len(piece) {
+		if err := c.line.write(piece); err != nil {
+			return err
+		}
+		if err := sleep(ctx, c.opts.PiecePause); err != nil {
+			return err
+		}
+	}
+	return c.line.drain(ctx, 50*time.Millisecond)
+}
+
 func (c *Conn) enterRaw(ctx context.Context) error {
 	var lastErr error
 	for attempt := range 3 {
@@ -236,6 +255,17 @@ func (c *Conn) enterRaw(ctx context.Context) error {
 			return err
 		}
 		lastErr = err
+		if attempt == 0 {
+			// A board that neither answers nor breaks on Ctrl-C may be
+			// reading a transfer whose sender died, with Ctrl-C off
+			// (boardfs's upload helpers read up to a few KB that way).
+			// It takes what comes as the missing data until the program
+			// ends; the stray file it leaves is an upload temporary,
+			// swept on the next connect.
+			if err := c.fill(ctx, stuckReadFiller); err != nil {
+				return err
+			}
+		}
 	}
 	return fmt.Errorf("%w: %w; the board last printed %s", ErrNoRawREPL, lastErr, c.line.lastSeen())
 }

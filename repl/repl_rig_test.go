@@ -313,3 +313,33 @@ func TestCloseLeavesFriendlyREPL(t *testing.T) {
 		t.Errorf("after Close the board answers %q, want the friendly prompt", got)
 	}
 }
+
+// TestRecoversFromAbandonedInput: the host died while the board read a
+// transfer's bytes with Ctrl-C off (boardfs's upload helpers do). A new
+// conn must still get in: the board takes what the conn sends as the
+// missing data until the program ends.
+func TestRecoversFromAbandonedInput(t *testing.T) {
+	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266} {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{Baud: 115200})
+			first := open(t, b, repl.Options{})
+			run, err := first.Start(ctxFor(t, 30*time.Second), "import sys,micropython\nmicropython.kbd_intr(-1)\nsys.stdin.buffer.read(4096)\nmicropython.kbd_intr(3)\nprint('done')")
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := run.Write(make([]byte, 1000)); err != nil {
+				t.Fatal(err)
+			}
+			first.Close() // the host is gone, 3096 bytes short
+
+			second := open(t, b, repl.Options{})
+			start := time.Now()
+			out, err := second.Exec(ctxFor(t, 60*time.Second), "print(6*7)")
+			if err != nil || trim(out) != "42" {
+				t.Fatalf("Exec after an abandoned read: %q, %v", out, err)
+			}
+			t.Logf("got in after %v", time.Since(start).Round(time.Millisecond))
+		})
+	}
+}
