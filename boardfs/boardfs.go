@@ -18,6 +18,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"hash/crc32"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -71,18 +72,21 @@ def _t(p):
  s=os.stat(p)
  return '%d %d %d'%(1 if s[0]&0x4000 else 0,s[6],s[8])
 def _l(d):
+ c=0
  for e in os.ilistdir(d):
   try:
-   print(_h(e[0]),_t(_j(d,e[0])))
+   s=_h(e[0])+' '+_t(_j(d,e[0]))
   except OSError:
-   print(_h(e[0]),'%d 0 0'%(1 if e[1]==0x4000 else 0))
+   s=_h(e[0])+' %d 0 0'%(1 if e[1]==0x4000 else 0)
+  print(s);c=_c(s.encode(),c)
+ print('~%08x'%(c&0xffffffff))
 try:
  from binascii import crc32 as _c
 except ImportError:
  try:
   from ubinascii import crc32 as _c
  except ImportError:
-  _c=lambda b:0
+  _c=lambda b,c=0:0
 def _r(p,o,n):
  f=open(p,'rb')
  try:
@@ -303,22 +307,51 @@ func (f *FS) List(ctx context.Context, dir string) ([]Entry, error) {
 	if f.flat {
 		return f.flatList(ctx, dir)
 	}
-	out, err := f.call(ctx, "list", dir, "_l("+pyStr(dir)+")")
-	if err != nil {
-		return nil, err
+	var entries []Entry
+	for attempt := 0; attempt < 2; attempt++ {
+		out, err := f.call(ctx, "list", dir, "_l("+pyStr(dir)+")")
+		if err != nil {
+			return nil, err
+		}
+		entries, err = f.parseList(out)
+		if !errors.Is(err, ErrCorrupt) {
+			return entries, err
+		}
+		f.log.Warn("listing damaged on the line, reading it again", "dir", dir, "err", err)
 	}
-	return f.parseList(out)
+	return nil, fmt.Errorf("boardfs: list %q: %w", dir, ErrCorrupt)
 }
 
 // parseList reads the helpers' listing: hex name, is-dir, size, mtime.
+// parseList reads _l's lines, which end with the CRC-32 of all of them:
+// a name or size damaged on the line is ErrCorrupt, not a wrong entry. The
+// checksum is checked before any line is parsed.
 func (f *FS) parseList(out []byte) ([]Entry, error) {
-	var entries []Entry
+	var lines []string
+	var sum uint32
+	sealed := false
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
 		line := strings.TrimRight(sc.Text(), "\r")
-		if line == "" {
-			continue
+		switch {
+		case line == "":
+		case sealed:
+			return nil, fmt.Errorf("%w: listing goes on after its checksum", ErrCorrupt)
+		case strings.HasPrefix(line, "~"):
+			if want := fmt.Sprintf("~%08x", sum); f.info.Binascii && line != want {
+				return nil, fmt.Errorf("%w: listing checksum %q, its lines sum to %q", ErrCorrupt, line, want)
+			}
+			sealed = true
+		default:
+			sum = crc32.Update(sum, crc32.IEEETable, []byte(line))
+			lines = append(lines, line)
 		}
+	}
+	if !sealed {
+		return nil, fmt.Errorf("%w: listing without its checksum", ErrCorrupt)
+	}
+	var entries []Entry
+	for _, line := range lines {
 		hexName, fields, ok := strings.Cut(line, " ")
 		if !ok {
 			return nil, fmt.Errorf("%w: listing line %q", ErrProtocol, line)

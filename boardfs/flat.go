@@ -24,6 +24,7 @@ def _h(s):
 def _l():
  for n in os.listdir():
   print(_h(n),0,os.size(n),0)
+ print('~')
 def _t(n):
  try:
   print(0,os.size(n),0)
