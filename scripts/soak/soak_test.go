@@ -99,6 +99,18 @@ func TestSoak(t *testing.T) {
 	if d <= 0 {
 		d = shortRun
 	}
+	soak(t, "soak", d, boardtest.Options{Baud: 115200})
+}
+
+// TestSoakUnplug is the short soak with the board unplugged partway
+// (after 150 KB on the line, about 10 s in) and plugged back 2 s later:
+// operations caught by the unplug fail with a temporary reply, and the
+// board's files still match the model.
+func TestSoakUnplug(t *testing.T) {
+	soak(t, "soak with an unplug", shortRun, boardtest.Options{Baud: 115200, CutAfter: 150_000, ReplugAfter: 2 * time.Second})
+}
+
+func soak(t *testing.T, label string, d time.Duration, board boardtest.Options) {
 	seed := *soakSeed
 	if seed == 0 {
 		seed = rand.Uint64()
@@ -108,7 +120,7 @@ func TestSoak(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	srv := ftptest.Start(t, ftptest.Options{
 		Profile: boardtest.ESP32,
-		Board:   boardtest.Options{Baud: 115200},
+		Board:   board,
 		Driver:  ftpdriver.Options{Logger: log},
 	})
 
@@ -146,9 +158,9 @@ func TestSoak(t *testing.T) {
 	for _, n := range total.ops {
 		ops += n
 	}
-	line := fmt.Sprintf("soak: %d clients %v: ops %d (list %d get %d put %d rename %d delete %d), "+
+	line := fmt.Sprintf("%s: %d clients %v: ops %d (list %d get %d put %d rename %d delete %d), "+
 		"temporary failures %d, uncertain %d, errors %d, data errors %d, goroutines %d->%d, peak RSS %d MB",
-		clients, d, ops, total.ops[opList], total.ops[opGet], total.ops[opPut], total.ops[opRename], total.ops[opDelete],
+		label, clients, d, ops, total.ops[opList], total.ops[opGet], total.ops[opPut], total.ops[opRename], total.ops[opDelete],
 		total.temporary, total.uncertain, total.errors, total.dataErrors, goBefore, goAfter, ru.Maxrss>>10)
 	t.Log(line)
 	fmt.Println(line)
