@@ -170,6 +170,9 @@ type Options struct {
 	// machine.RTC, in UTC: files written through the bridge then get true
 	// times. Nil leaves the board's clock alone.
 	Clock func() time.Time
+	// Name tells this board's copies in the Cache from another's when the
+	// board has no machine.unique_id (the port it is on, say).
+	Name string
 	// Cache, if set, keeps copies of the files moved, so that downloads
 	// move only what changed since.
 	Cache Cache

@@ -69,10 +69,14 @@ func (f *FS) canDelta() bool {
 	return f.opts.Cache != nil && f.info.SHA256 && f.info.Binascii && !f.flat
 }
 
-// cacheKey names p on this board in the cache. Boards without a unique id
-// share keys; that costs only speed, since copies are checked.
+// cacheKey names p on this board in the cache: by the board's unique id,
+// else by Options.Name, else by its platform. Boards that share a key cost
+// each other only speed, since copies are checked.
 func (f *FS) cacheKey(p string) string {
 	id := f.info.UniqueID
+	if id == "" {
+		id = f.opts.Name
+	}
 	if id == "" {
 		id = f.info.Platform
 	}

@@ -234,7 +234,7 @@ func (f *fleet) connect(ctx context.Context, m *member) {
 			return repl.Open(ctx, m.port, f.line.baud, repl.Options{Logger: log, Prepare: boardfs.Prepare})
 		},
 		Present: func() bool { _, ok := where.locate(); return ok },
-		FS:      f.line.boardOptions(log),
+		FS:      f.line.boardOptions(log, m.port),
 	})
 
 	f.mu.Lock()

@@ -70,8 +70,8 @@ func (f *lineFlags) AddToCommand(cmd *cobra.Command) {
 }
 
 // boardOptions is how the flags shape boardfs: the clock, the cache.
-func (f *lineFlags) boardOptions(log *slog.Logger) boardfs.Options {
-	opts := boardfs.Options{Logger: log, BusyWait: f.busyWait}
+func (f *lineFlags) boardOptions(log *slog.Logger, port string) boardfs.Options {
+	opts := boardfs.Options{Logger: log, BusyWait: f.busyWait, Name: port}
 	if !f.noSetClock {
 		opts.Clock = time.Now
 	}

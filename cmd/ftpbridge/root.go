@@ -141,7 +141,7 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 			return repl.Open(ctx, p, line.baud, repl.Options{Logger: log.With("port", p), Prepare: boardfs.Prepare})
 		},
 		Present: func() bool { _, ok := where.locate(); return ok },
-		FS:      line.boardOptions(log.With("port", port)),
+		FS:      line.boardOptions(log.With("port", port), port),
 	})
 	if err != nil {
 		if ctx.Err() != nil {
