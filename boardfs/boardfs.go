@@ -151,7 +151,9 @@ def _sha(p):
    h.update(m[:k])
  finally:
   f.close()
- print(''.join(['%02x'%c for c in h.digest()]))
+ _p(''.join(['%02x'%c for c in h.digest()]))
+def _p(s):
+ print(s+'~%08x'%(_c(s.encode())&0xffffffff))
 `
 
 // Entry is a file or directory on the board.
@@ -279,6 +281,39 @@ func (f *FS) call(ctx context.Context, op, p, code string) ([]byte, error) {
 	return out, nil
 }
 
+// callSealed runs a helper call whose one line of output ends with "~"
+// and its CRC-32 (the _p helper), so that a size or a hash damaged on the
+// line is read again rather than believed. It returns the line without
+// its seal.
+func (f *FS) callSealed(ctx context.Context, op, p, code string) (string, error) {
+	var err error
+	for attempt := 0; attempt < 2; attempt++ {
+		var out []byte
+		out, err = f.call(ctx, op, p, code)
+		if err != nil {
+			return "", err
+		}
+		var line string
+		line, err = f.unseal(string(out))
+		if err == nil {
+			return line, nil
+		}
+		f.log.Warn("reply damaged on the line, asking again", "op", op, "path", p, "err", err)
+	}
+	return "", fmt.Errorf("boardfs: %s %q: %w", op, p, err)
+}
+
+func (f *FS) unseal(out string) (string, error) {
+	line, seal, ok := strings.Cut(strings.TrimSpace(out), "~")
+	if !ok || strings.Contains(seal, "~") {
+		return "", fmt.Errorf("%w: reply %q without its checksum", ErrCorrupt, out)
+	}
+	if want := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(line))); f.info.Binascii && seal != want {
+		return "", fmt.Errorf("%w: reply %q, its checksum should be %s", ErrCorrupt, out, want)
+	}
+	return line, nil
+}
+
 func (f *FS) wrap(op, p string, err error) error {
 	var pe *repl.PyError
 	if errors.As(err, &pe) {
@@ -383,11 +418,11 @@ func (f *FS) Stat(ctx context.Context, p string) (Entry, error) {
 	if f.flat {
 		return f.flatStat(ctx, p)
 	}
-	out, err := f.call(ctx, "stat", p, "print(_t("+pyStr(p)+"))")
+	out, err := f.callSealed(ctx, "stat", p, "_p(_t("+pyStr(p)+"))")
 	if err != nil {
 		return Entry{}, err
 	}
-	return f.entry(path.Base(p), strings.TrimSpace(string(out)))
+	return f.entry(path.Base(p), out)
 }
 
 // Mkdir makes a directory.
@@ -504,11 +539,11 @@ func (f *FS) Hash(ctx context.Context, p string) ([]byte, error) {
 	if !f.info.SHA256 {
 		return nil, fmt.Errorf("boardfs: hash %q: %w (no hashlib.sha256)", p, ErrNotSupported)
 	}
-	out, err := f.call(ctx, "hash", p, "_sha("+pyStr(p)+")")
+	out, err := f.callSealed(ctx, "hash", p, "_sha("+pyStr(p)+")")
 	if err != nil {
 		return nil, err
 	}
-	sum, err := hex.DecodeString(strings.TrimSpace(string(out)))
+	sum, err := hex.DecodeString(out)
 	if err != nil || len(sum) != sha256.Size {
 		return nil, fmt.Errorf("%w: hash %q", ErrProtocol, out)
 	}
@@ -521,11 +556,11 @@ func (f *FS) Space(ctx context.Context) (free, total int64, err error) {
 	if f.flat {
 		return 0, 0, fmt.Errorf("boardfs: free space: %w (no statvfs)", ErrNotSupported)
 	}
-	out, err := f.call(ctx, "statvfs", ".", "s=os.statvfs(os.getcwd());print(s[0]*s[4],s[0]*s[2])")
+	out, err := f.callSealed(ctx, "statvfs", ".", "s=os.statvfs(os.getcwd());_p('%d %d'%(s[0]*s[4],s[0]*s[2]))")
 	if err != nil {
 		return 0, 0, err
 	}
-	if _, err := fmt.Sscan(string(out), &free, &total); err != nil {
+	if _, err := fmt.Sscan(out, &free, &total); err != nil {
 		return 0, 0, fmt.Errorf("%w: statvfs %q", ErrProtocol, out)
 	}
 	return free, total, nil

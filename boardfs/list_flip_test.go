@@ -1,6 +1,7 @@
 package boardfs_test
 
 import (
+	"crypto/sha256"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -8,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpbridge/ftpbridge/boardfs"
 	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
 )
 
@@ -48,5 +50,43 @@ func TestFlippedBitInListing(t *testing.T) {
 	}
 	if execs := f.Stats().Execs - before; execs != 2 {
 		t.Errorf("List took %d execs, want 2: the damaged listing read again", execs)
+	}
+}
+
+// TestFlippedBitInSealedReplies: a bit flipped in a hash, stat or free
+// space reply is caught by its CRC-32 and the question asked again. The
+// same steps run first on a clean board to learn where the reply falls on
+// the line.
+func TestFlippedBitInSealedReplies(t *testing.T) {
+	data := []byte("print('sealed')\n")
+	steps := func(f *boardfs.FS, b *boardtest.Board, dir string, beforeHash func()) {
+		t.Helper()
+		ctx := ctxFor(t, time.Minute)
+		if err := os.MkdirAll(filepath.Join(hostPath(b, dir)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(hostPath(b, dir), "main.py"), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		beforeHash()
+		sum, err := f.Hash(ctx, dir+"/main.py")
+		if err != nil || fmt.Sprintf("%x", sum) != fmt.Sprintf("%x", sha256.Sum256(data)) {
+			t.Errorf("Hash = %x, %v", sum, err)
+		}
+		e, err := f.Stat(ctx, dir+"/main.py")
+		if err != nil || e.Size != int64(len(data)) {
+			t.Errorf("Stat = %+v, %v", e, err)
+		}
+	}
+	clean, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
+	var at int64
+	steps(clean, b, dir, func() { at = clean.Stats().Received })
+	cleanExecs := clean.Stats().Execs
+
+	// Into the middle of the hash's 64 hex digits.
+	f, b2, dir2 := start(t, boardtest.ESP32, boardtest.Options{FlipAt: at + 30})
+	steps(f, b2, dir2, func() {})
+	if execs := f.Stats().Execs; execs != cleanExecs+1 {
+		t.Errorf("%d execs with a flipped bit, %d without: want the hash asked again", execs, cleanExecs)
 	}
 }
