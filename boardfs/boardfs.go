@@ -791,6 +791,7 @@ type Upload struct {
 	done      bool
 	err       error      // a failed segment: the upload cannot be committed
 	copy      []byte     // what was sent, for the cache; nil: not kept
+	byteSum   int64      // the sum of the bytes sent: the micro:bit's check
 	probed    bool       // the board was asked for the old file's sums
 	old       *blockSums // the target's sums before the upload; nil: none
 }
@@ -874,6 +875,9 @@ func (u *Upload) flush(ctx context.Context, n int) error {
 		return err
 	}
 	u.hash.Write(u.buf[:n])
+	for _, c := range u.buf[:n] {
+		u.byteSum += int64(c)
+	}
 	if u.copy != nil {
 		u.copy = append(u.copy, u.buf[:n]...)
 		if len(u.copy) > maxCached {
@@ -901,6 +905,9 @@ func (u *Upload) Commit(ctx context.Context) error {
 	}
 	if err == nil && !u.appending {
 		err = u.f.verify(ctx, u.tmp, u.written, u.hash.Sum(nil))
+		if err == nil && u.f.flat {
+			err = u.f.flatVerify(ctx, u.tmp, u.byteSum)
+		}
 		if err == nil {
 			err = u.f.Rename(ctx, u.tmp, u.p)
 		}

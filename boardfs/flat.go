@@ -181,6 +181,26 @@ func (f *FS) flatClose(ctx context.Context, p string) error {
 	return err
 }
 
+// flatVerify checks an upload on the micro:bit, which has no hashlib: the
+// sum of the file's bytes on the board must be the sum of those sent, so a
+// byte changed on the way fails the upload instead of landing in the file.
+// The code is sent once, not kept among the helpers: the board's heap is
+// small.
+func (f *FS) flatVerify(ctx context.Context, p string, want int64) error {
+	name, err := flatName(p)
+	if err != nil {
+		return err
+	}
+	out, err := f.call(ctx, "check", p, "f=open("+pyStr(name)+",'rb');s=0\nwhile 1:\n b=f.read(64)\n if not b:\n  break\n s+=sum(b)\nf.close();print(s);del f,s,b")
+	if err != nil {
+		return err
+	}
+	if got := strings.TrimSpace(string(out)); got != strconv.FormatInt(want, 10) {
+		return fmt.Errorf("%w: the bytes on the board sum to %s, those sent to %d", ErrCorrupt, got, want)
+	}
+	return nil
+}
+
 // flatRename copies and deletes: the board has no rename. The target is
 // replaced in place, so this is not atomic on the micro:bit.
 func (f *FS) flatRename(ctx context.Context, from, to string) error {
