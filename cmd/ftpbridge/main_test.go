@@ -251,10 +251,20 @@ func startServingAs(t *testing.T, ctx context.Context, a *app, logs *lockedBuffe
 	}
 }
 
-// The board is unplugged in the middle of a download and plugged back in
-// at the same path: the download fails, and ftpbridge takes the board back
-// without a restart.
+// The board is unplugged in the middle of a download and plugged back in,
+// at the same path or, with the same USB serial number, at another: the
+// download fails, and ftpbridge takes the board back without a restart.
 func TestServeReplug(t *testing.T) {
+	for _, moved := range []bool{false, true} {
+		name := "same path"
+		if moved {
+			name = "new path, same serial number"
+		}
+		t.Run(name, func(t *testing.T) { testServeReplug(t, moved) })
+	}
+}
+
+func testServeReplug(t *testing.T, moved bool) {
 	root := t.TempDir()
 	// Random bytes: deflate would shrink a pattern under the cut.
 	want := make([]byte, 36_000)
@@ -262,9 +272,24 @@ func TestServeReplug(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(root, "data.bin"), want, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{Root: root, CutAfter: 25_000, ReplugAfter: time.Second})
+	opts := boardtest.Options{Root: root, CutAfter: 25_000, ReplugAfter: time.Second}
+	if moved {
+		opts.ReplugAt = filepath.Join(t.TempDir(), "ttyACM1")
+	}
+	b := boardtest.Start(t, boardtest.ESP32, opts)
 	var logs lockedBuffer
 	a := testApp(t, nil, nil, &logs)
+	// The system lists the board, with its USB serial number, wherever it
+	// is now.
+	a.listPorts = func() ([]serialPort, error) {
+		var ports []serialPort
+		for _, p := range []string{b.Device, opts.ReplugAt} {
+			if _, err := os.Stat(p); p != "" && err == nil {
+				ports = append(ports, serialPort{Name: p, VID: "2e8a", PID: "0005", Serial: "E66038B713849D31"})
+			}
+		}
+		return ports, nil
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	addr, done := startServing(t, ctx, a, &logs, b.Device, "--listen", "127.0.0.1:0", b.Device)
@@ -307,6 +332,9 @@ func TestServeReplug(t *testing.T) {
 	}
 	// The ESP32 powers up with its clock at 2000-01-01: set at the start,
 	// and again after the replug.
+	if moved && !strings.Contains(logs.String(), opts.ReplugAt) {
+		t.Errorf("the board came back at %s, which the logs never name:\n%s", opts.ReplugAt, logs.String())
+	}
 	if n := strings.Count(logs.String(), "set the board's clock"); n != 2 {
 		t.Errorf("the board's clock was set %d times, want 2 (start, replug)", n)
 	}

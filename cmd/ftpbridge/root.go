@@ -138,6 +138,9 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 			if !ok {
 				p = port // fails, and says why
 			}
+			if p != port {
+				log.Info("the board is at a new path: the same USB serial number", "port", port, "now", p)
+			}
 			return repl.Open(ctx, p, line.baud, repl.Options{Logger: log.With("port", p), Prepare: boardfs.Prepare})
 		},
 		Present: func() bool { _, ok := where.locate(); return ok },

@@ -33,6 +33,7 @@ type Options struct {
 	Running     bool          // a program is printing when the test starts
 	CutAfter    int64         // cut the line after this many bytes, both ways counted
 	ReplugAfter time.Duration // bring a cut line back after this long
+	ReplugAt    string        // where it comes back; empty: at Device
 	FlipAt      int64         // invert a bit of the N-th byte (from 1) the board sends
 }
 
@@ -61,6 +62,7 @@ func Start(tb testing.TB, profile Profile, opts Options) *Board {
 		Running:     opts.Running,
 		CutAfter:    opts.CutAfter,
 		ReplugAfter: opts.ReplugAfter,
+		ReplugAt:    opts.ReplugAt,
 		FlipAt:      opts.FlipAt,
 		Logger:      logger,
 	})

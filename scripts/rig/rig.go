@@ -59,6 +59,9 @@ type Config struct {
 	// ReplugAfter, if positive, brings a cut line back after this long as a
 	// freshly booted board with the same files, at the same Link path.
 	ReplugAfter time.Duration
+	// ReplugAt, if set, is where the replugged board appears instead: a USB
+	// board may come back as ttyACM1 while ttyACM0 is still held open.
+	ReplugAt string
 	// FlipAt, if positive, inverts the lowest bit of the FlipAt-th byte
 	// (counting from 1) the board sends to the host.
 	FlipAt int64
@@ -82,7 +85,7 @@ type chip interface {
 // Board is a running emulated board.
 type Board struct {
 	// Device is the serial device to open. It stays the same across a cut and
-	// a replug.
+	// a replug, unless Config.ReplugAt says otherwise.
 	Device string
 	// Root is the host directory that is the board's filesystem; empty for
 	// the micro:bit, whose files live in its emulated flash.
@@ -98,6 +101,7 @@ type Board struct {
 	wg      sync.WaitGroup
 
 	mu       sync.Mutex
+	at       string   // where the device is now (Device, or ReplugAt after a replug)
 	master   *os.File // nil while unplugged
 	slave    *os.File // held open so the pty lives while no client has it open
 	crossed  int64
@@ -131,7 +135,7 @@ func Start(cfg Config) (*Board, error) {
 	}
 	b.wg.Add(1)
 	go b.boardToHost()
-	if err := b.plugIn(); err != nil {
+	if err := b.plugIn(b.Device); err != nil {
 		b.Close()
 		return nil, err
 	}
@@ -203,25 +207,26 @@ func (b *Board) Log() []string {
 // had no room for since its last power-on.
 func (b *Board) Dropped() int64 { return b.chip.dropped() }
 
-// plugIn makes a fresh pty, points Device at it and powers the board on.
-func (b *Board) plugIn() error {
+// plugIn makes a fresh pty, points the link at path to it and powers the
+// board on.
+func (b *Board) plugIn(path string) error {
 	master, slave, err := openPTY()
 	if err != nil {
 		return err
 	}
 	// Replace the link atomically: a client polling for the device never sees
 	// a half-made one.
-	tmpLink := b.Device + ".new"
+	tmpLink := path + ".new"
 	_ = os.Remove(tmpLink)
 	if err := os.Symlink(slave.Name(), tmpLink); err != nil {
 		master.Close()
 		slave.Close()
-		return fmt.Errorf("rig: link %s: %w", b.Device, err)
+		return fmt.Errorf("rig: link %s: %w", path, err)
 	}
-	if err := os.Rename(tmpLink, b.Device); err != nil {
+	if err := os.Rename(tmpLink, path); err != nil {
 		master.Close()
 		slave.Close()
-		return fmt.Errorf("rig: link %s: %w", b.Device, err)
+		return fmt.Errorf("rig: link %s: %w", path, err)
 	}
 	b.mu.Lock()
 	if b.closed {
@@ -230,12 +235,12 @@ func (b *Board) plugIn() error {
 		slave.Close()
 		return errors.New("rig: board closed")
 	}
-	b.master, b.slave = master, slave
+	b.master, b.slave, b.at = master, slave, path
 	b.mu.Unlock()
 	if err := b.chip.powerOn(); err != nil {
 		return err
 	}
-	b.addLog(fmt.Sprintf("rig: plugged in at %s (%s)", b.Device, slave.Name()))
+	b.addLog(fmt.Sprintf("rig: plugged in at %s (%s)", path, slave.Name()))
 	b.wg.Add(1)
 	go b.hostToBoard(master)
 	return nil
@@ -247,13 +252,13 @@ func (b *Board) plugIn() error {
 // power-off, which waits for the board's output to drain, runs on its own.
 func (b *Board) unplug() {
 	b.mu.Lock()
-	master, slave := b.master, b.slave
+	master, slave, at := b.master, b.slave, b.at
 	b.master, b.slave = nil, nil
 	b.mu.Unlock()
 	if master == nil {
 		return
 	}
-	_ = os.Remove(b.Device)
+	_ = os.Remove(at)
 	master.Close()
 	slave.Close()
 	b.addLog("rig: line cut")
@@ -270,7 +275,11 @@ func (b *Board) unplug() {
 		case <-b.stop:
 			return
 		}
-		if err := b.plugIn(); err != nil {
+		next := b.Device
+		if b.cfg.ReplugAt != "" {
+			next = b.cfg.ReplugAt
+		}
+		if err := b.plugIn(next); err != nil {
 			b.addLog("rig: replug failed: " + err.Error())
 		}
 	}()
@@ -381,7 +390,7 @@ func (b *Board) Close() error {
 		return nil
 	}
 	b.closed = true
-	master, slave := b.master, b.slave
+	master, slave, at := b.master, b.slave, b.at
 	b.master, b.slave = nil, nil
 	b.mu.Unlock()
 	close(b.stop)
@@ -391,6 +400,11 @@ func (b *Board) Close() error {
 	}
 	b.chip.close()
 	b.wg.Wait()
-	_ = os.Remove(b.Device)
+	// A replug racing Close may have made its link before it saw closed.
+	for _, p := range []string{at, b.Device, b.cfg.ReplugAt} {
+		if p != "" {
+			_ = os.Remove(p)
+		}
+	}
 	return os.RemoveAll(b.tmpDir)
 }
