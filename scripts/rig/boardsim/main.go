@@ -33,6 +33,7 @@ func run() int {
 	flag.BoolVar(&cfg.Running, "running", false, "start with a program running that prints every 100 ms until Ctrl-C")
 	flag.Int64Var(&cfg.CutAfter, "cut-after", 0, "cut the line after this many bytes have crossed it, both ways counted")
 	flag.Float64Var(&replug, "replug-after", 0, "bring a cut line back after this many seconds, as a freshly booted board")
+	flag.StringVar(&cfg.ReplugAt, "replug-at", "", "with --replug-after: bring the board back at this path instead (as ttyACM1 after ttyACM0)")
 	flag.Int64Var(&cfg.FlipAt, "flip-at", 0, "invert one bit of the N-th byte (from 1) the board sends")
 	flag.StringVar(&cfg.VMBoardDir, "vmboard", "", "directory of vmboard.mjs and its node_modules (default: scripts/vmboard)")
 	flag.BoolVar(&verbose, "verbose", false, "log the rig's events and the firmware's log lines on stderr")
