@@ -224,6 +224,7 @@ func (c *Conn) fill(ctx context.Context, n int) error {
 func (c *Conn) enterRaw(ctx context.Context) error {
 	var lastErr error
 	for attempt := range 3 {
+		heard := c.line.received
 		if err := c.line.write([]byte{'\r', ctrlC}); err != nil {
 			return err
 		}
@@ -247,6 +248,14 @@ func (c *Conn) enterRaw(ctx context.Context) error {
 		_, err := c.line.until(wctx, rawBanner, nil)
 		cancel()
 		if err == nil {
+			if attempt > 0 {
+				// An earlier try's banner may be late, or this one may
+				// have been the earlier's: whichever is still on its way
+				// must not be taken for the next exec's reply.
+				if err := c.line.drain(ctx, 200*time.Millisecond); err != nil {
+					return err
+				}
+			}
 			c.inRaw = true
 			c.prepare = true
 			return nil
@@ -255,13 +264,14 @@ func (c *Conn) enterRaw(ctx context.Context) error {
 			return err
 		}
 		lastErr = err
-		if attempt == 0 {
-			// A board that neither answers nor breaks on Ctrl-C may be
-			// reading a transfer whose sender died, with Ctrl-C off
-			// (boardfs's upload helpers read up to a few KB that way).
-			// It takes what comes as the missing data until the program
-			// ends; the stray file it leaves is an upload temporary,
-			// swept on the next connect.
+		if attempt == 0 && c.line.received-heard <= 2 {
+			// A board that stays silent (but for an acknowledgement) and
+			// does not break on Ctrl-C may be reading a transfer whose
+			// sender died, with Ctrl-C off (boardfs's upload helpers read
+			// up to a few KB that way). It takes what comes as the missing
+			// data until the program ends; the stray file it leaves is an
+			// upload temporary, swept on the next connect. A board that
+			// answers anything, a slow one booting, is not flooded.
 			if err := c.fill(ctx, stuckReadFiller); err != nil {
 				return err
 			}
@@ -471,6 +481,12 @@ func (c *Conn) tryRawPaste(ctx context.Context, code []byte) (used bool, err err
 	if err := c.line.write([]byte{ctrlE, 'A', ctrlA}); err != nil {
 		return false, err
 	}
+	return c.tryRawPasteAnswer(ctx, code)
+}
+
+// tryRawPasteAnswer reads the board's answer to the raw-paste probe and,
+// where it says yes, sends the code.
+func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, err error) {
 	for len(c.line.buf) < 2 {
 		if err := c.line.fill(ctx); err != nil {
 			return false, c.waitError("raw-paste answer", err)
@@ -497,6 +513,15 @@ func (c *Conn) tryRawPaste(ctx context.Context, code []byte) (used bool, err err
 				err = ErrBoardReset
 			}
 			return false, c.waitError("raw prompt after raw-paste probe", err)
+		}
+		// That banner may have been a late one from entering raw mode,
+		// with the real answer behind it: look briefly before deciding.
+		pctx, cancel := context.WithTimeout(ctx, 300*time.Millisecond)
+		for len(c.line.buf) < 2 && c.line.fill(pctx) == nil {
+		}
+		cancel()
+		if bytes.HasPrefix(c.line.buf, []byte("R\x01")) || bytes.HasPrefix(c.line.buf, []byte("R\x00")) {
+			return c.tryRawPasteAnswer(ctx, code)
 		}
 		c.rawPaste = -1
 		return false, nil
