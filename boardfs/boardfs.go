@@ -286,21 +286,28 @@ func (f *FS) call(ctx context.Context, op, p, code string) ([]byte, error) {
 // line is read again rather than believed. It returns the line without
 // its seal.
 func (f *FS) callSealed(ctx context.Context, op, p, code string) (string, error) {
-	var err error
-	for attempt := 0; attempt < 2; attempt++ {
-		var out []byte
-		out, err = f.call(ctx, op, p, code)
+	return again(f, op, p, func() (string, error) {
+		out, err := f.call(ctx, op, p, code)
 		if err != nil {
 			return "", err
 		}
-		var line string
-		line, err = f.unseal(string(out))
-		if err == nil {
-			return line, nil
-		}
-		f.log.Warn("reply damaged on the line, asking again", "op", op, "path", p, "err", err)
+		return f.unseal(string(out))
+	})
+}
+
+// again asks the board once more when its answer arrived damaged
+// (ErrCorrupt): a bit flipped on the line is no reason to fail, a second
+// damaged answer is.
+func again[T any](f *FS, op, p string, ask func() (T, error)) (T, error) {
+	v, err := ask()
+	if errors.Is(err, ErrCorrupt) {
+		f.log.Warn("answer damaged on the line, asking again", "op", op, "path", p, "err", err)
+		v, err = ask()
 	}
-	return "", fmt.Errorf("boardfs: %s %q: %w", op, p, err)
+	if errors.Is(err, ErrCorrupt) {
+		err = fmt.Errorf("boardfs: %s %q: %w", op, p, err)
+	}
+	return v, err
 }
 
 func (f *FS) unseal(out string) (string, error) {
@@ -345,19 +352,13 @@ func (f *FS) List(ctx context.Context, dir string) ([]Entry, error) {
 	if f.flat {
 		return f.flatList(ctx, dir)
 	}
-	var entries []Entry
-	for attempt := 0; attempt < 2; attempt++ {
+	return again(f, "list", dir, func() ([]Entry, error) {
 		out, err := f.call(ctx, "list", dir, "_l("+pyStr(dir)+")")
 		if err != nil {
 			return nil, err
 		}
-		entries, err = f.parseList(out)
-		if !errors.Is(err, ErrCorrupt) {
-			return entries, err
-		}
-		f.log.Warn("listing damaged on the line, reading it again", "dir", dir, "err", err)
-	}
-	return nil, fmt.Errorf("boardfs: list %q: %w", dir, ErrCorrupt)
+		return f.parseList(out)
+	})
 }
 
 // parseList reads the helpers' listing: hex name, is-dir, size, mtime.
@@ -568,16 +569,10 @@ func (f *FS) Space(ctx context.Context) (free, total int64, err error) {
 
 // readRange copies up to n bytes of p from offset to w, as framed raw bytes
 // from one exec, holding the board. Each frame is a 2-byte length, the data
-// and its CRC-32.
-func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writer) (int64, error) {
-	return f.readRangeMode(ctx, p, offset, n, w, nil)
-}
-
-// readRangeMode is readRange, deflated on the board when deflate is not
-// nil and *deflate is true; *deflate is then set to whether deflating
-// saved anything, so a reader stops asking once a file proves
-// incompressible.
-func (f *FS) readRangeMode(ctx context.Context, p string, offset, n int64, w io.Writer, deflate *bool) (int64, error) {
+// and its CRC-32. With *deflate true the board deflates the segment, and
+// *deflate is then set to whether that saved anything, so a reader stops
+// asking once a file proves incompressible.
+func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writer, deflate *bool) (int64, error) {
 	if f.flat {
 		return f.flatRead(ctx, p, offset, n, w)
 	}
@@ -586,7 +581,7 @@ func (f *FS) readRangeMode(ctx context.Context, p string, offset, n int64, w io.
 	}
 	defer f.release()
 	helper := "_r("
-	if deflate != nil && *deflate {
+	if *deflate {
 		helper = "_z("
 	}
 	run, err := f.conn.Start(ctx, helper+pyStr(p)+","+strconv.FormatInt(offset, 10)+","+strconv.FormatInt(n, 10)+")")
@@ -693,7 +688,7 @@ func (r *reader) fetch(ctx context.Context) error {
 	for attempt := 0; attempt < 2; attempt++ {
 		seg.Reset()
 		sctx, cancel := context.WithTimeout(ctx, segmentTimeout)
-		n, err = r.f.readRangeMode(sctx, r.p, r.off, r.segment(), &seg, &r.deflate)
+		n, err = r.f.readRange(sctx, r.p, r.off, r.segment(), &seg, &r.deflate)
 		cancel()
 		if err == nil || !(errors.Is(err, ErrCorrupt) || errors.Is(err, repl.ErrBoardReset)) {
 			break

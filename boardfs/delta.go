@@ -34,22 +34,27 @@ const deltaBlock = 1024
 const maxCached = 4 << 20
 
 // deltaHelpers join the helpers on boards with binary stdout. _bs prints
-// the CRC-32 of each block of p in hex, then its size and SHA-256, in one
-// pass over the file. _ca appends n bytes of a from offset o to b (creating
+// the CRC-32 of each block of p in hex, then its size and, when asked (s),
+// its SHA-256 ('-' otherwise), in one pass over the file. _ca appends n bytes of a from offset o to b (creating
 // b unless s): a segment of an upload the board already holds.
-const deltaHelpers = `def _bs(p,b):
- import hashlib
- h=hashlib.sha256();m=memoryview(bytearray(b));w=sys.stdout.write;n=0
+const deltaHelpers = `def _bs(p,b,s):
+ h=None
+ if s:
+  import hashlib
+  h=hashlib.sha256()
+ m=memoryview(bytearray(b));w=sys.stdout.write;n=0
  f=open(p,'rb')
  try:
   while 1:
    k=f.readinto(m)
    if not k:
     break
-   h.update(m[:k]);w('%08x'%(_c(m[:k])&0xffffffff));n+=k
+   w('%08x'%(_c(m[:k])&0xffffffff));n+=k
+   if h:
+    h.update(m[:k])
  finally:
   f.close()
- print('',n,''.join(['%02x'%c for c in h.digest()]))
+ print('',n,''.join(['%02x'%c for c in h.digest()]) if h else '-')
 def _ca(a,b,o,n,s):
  f=open(a,'rb');g=open(b,'ab' if s else 'wb');m=memoryview(bytearray(512))
  try:
@@ -104,8 +109,23 @@ func (f *FS) keep(p string, data []byte) {
 // CRC-32 of each deltaBlock.
 type blockSums struct {
 	size int64
-	sha  []byte
+	sha  []byte // nil when not asked for
 	crcs []uint32
+}
+
+// blockSums asks the board for p's block sums, with its SHA-256 when
+// withSHA (a download must prove what it assembles; an upload's Commit
+// hashes the new file anyway).
+func (f *FS) blockSums(ctx context.Context, p string, withSHA bool) (blockSums, error) {
+	code := "_bs(" + pyStr(p) + "," + strconv.Itoa(deltaBlock) + ",0)"
+	if withSHA {
+		code = "_bs(" + pyStr(p) + "," + strconv.Itoa(deltaBlock) + ",1)"
+	}
+	out, err := f.call(ctx, "sums", p, code)
+	if err != nil {
+		return blockSums{}, err
+	}
+	return parseBlockSums(out)
 }
 
 func parseBlockSums(out []byte) (blockSums, error) {
@@ -121,9 +141,12 @@ func parseBlockSums(out []byte) (blockSums, error) {
 	if err != nil {
 		return s, fmt.Errorf("%w: block sums: size %q", ErrProtocol, fields[1])
 	}
-	sha, err := hex.DecodeString(fields[2])
-	if err != nil || len(sha) != sha256.Size {
-		return s, fmt.Errorf("%w: block sums: SHA-256 %q", ErrProtocol, fields[2])
+	var sha []byte
+	if fields[2] != "-" {
+		sha, err = hex.DecodeString(fields[2])
+		if err != nil || len(sha) != sha256.Size {
+			return s, fmt.Errorf("%w: block sums: SHA-256 %q", ErrProtocol, fields[2])
+		}
 	}
 	blocks := (size + deltaBlock - 1) / deltaBlock
 	if int64(len(fields[0])) != 8*blocks {
@@ -150,16 +173,14 @@ func (f *FS) openCached(ctx context.Context, p string) (data []byte, ok bool, er
 	if !found {
 		return nil, false, nil
 	}
-	out, err := f.call(ctx, "sums", p, "_bs("+pyStr(p)+","+strconv.Itoa(deltaBlock)+")")
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || ctx.Err() != nil || errors.Is(err, repl.ErrDisconnected) {
-			return nil, false, err
-		}
+	sums, err := f.blockSums(ctx, p, true)
+	switch {
+	case err != nil && (errors.Is(err, fs.ErrNotExist) || errors.Is(err, fs.ErrPermission) || ctx.Err() != nil || errors.Is(err, repl.ErrDisconnected)):
+		return nil, false, err
+	case err != nil:
 		f.log.Debug("block sums failed: reading the whole file", "path", p, "err", err)
 		return nil, false, nil
-	}
-	sums, err := parseBlockSums(out)
-	if err != nil || sums.size > maxCached {
+	case sums.size > maxCached:
 		return nil, false, nil
 	}
 	if sum := sha256.Sum256(old); bytes.Equal(sum[:], sums.sha) && int64(len(old)) == sums.size {
@@ -183,7 +204,7 @@ func (f *FS) openCached(ctx context.Context, p string) (data []byte, ok bool, er
 	z := f.compressDownloads()
 	for _, m := range missing {
 		var buf bytes.Buffer
-		got, err := f.readRangeMode(ctx, p, m[0], m[1], &buf, &z)
+		got, err := f.readRange(ctx, p, m[0], m[1], &buf, &z)
 		if err != nil || got != m[1] {
 			f.log.Debug("fetching changed blocks failed: reading the whole file", "path", p, "err", err)
 			return nil, false, nil
@@ -202,14 +223,12 @@ func (f *FS) openCached(ctx context.Context, p string) (data []byte, ok bool, er
 // when there is none, or the board cannot tell (then every segment is
 // sent).
 func (f *FS) oldSums(ctx context.Context, u *Upload) *blockSums {
+	// Without SHA-256 at Commit, a CRC that matches by chance would stand
+	// unchecked.
 	if u.appending || !f.info.SHA256 || !f.info.Binascii || f.flat {
 		return nil
 	}
-	out, err := f.call(ctx, "sums", u.p, "_bs("+pyStr(u.p)+","+strconv.Itoa(deltaBlock)+")")
-	if err != nil {
-		return nil
-	}
-	sums, err := parseBlockSums(out)
+	sums, err := f.blockSums(ctx, u.p, false)
 	if err != nil {
 		return nil
 	}
