@@ -251,6 +251,21 @@ func startServingAs(t *testing.T, ctx context.Context, a *app, logs *lockedBuffe
 	}
 }
 
+// stopServing presses Ctrl-C on a command startServing started, and
+// expects it to stop cleanly and soon.
+func stopServing(t *testing.T, cancel context.CancelFunc, done <-chan error) {
+	t.Helper()
+	cancel()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("ftpbridge after Ctrl-C: %v", err)
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("ftpbridge did not stop")
+	}
+}
+
 // The board is unplugged in the middle of a download and plugged back in,
 // at the same path or, with the same USB serial number, at another: the
 // download fails, and ftpbridge takes the board back without a restart.
@@ -338,10 +353,7 @@ func testServeReplug(t *testing.T, moved bool) {
 	if n := strings.Count(logs.String(), "set the board's clock"); n != 2 {
 		t.Errorf("the board's clock was set %d times, want 2 (start, replug)", n)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Errorf("ftpbridge after Ctrl-C: %v", err)
-	}
+	stopServing(t, cancel, done)
 }
 
 // TestServeBoard runs `ftpbridge DEVICE` on an emulated board, uses it,
@@ -369,15 +381,7 @@ func TestServeBoard(t *testing.T) {
 		t.Errorf("MKD with FTPBRIDGE_READ_ONLY=true: %v", err)
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("ftpbridge after Ctrl-C: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("ftpbridge did not stop")
-	}
+	stopServing(t, cancel, done)
 	if _, err := c.List("/"); err == nil {
 		t.Errorf("the client's connection survived the shutdown")
 	}
@@ -482,15 +486,7 @@ func TestServeAll(t *testing.T) {
 		}
 	}
 
-	cancel()
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("ftpbridge after Ctrl-C: %v", err)
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("ftpbridge did not stop")
-	}
+	stopServing(t, cancel, done)
 	if n := strings.Count(logs.String(), "no MicroPython board answers on this port"); n != 1 {
 		t.Errorf("the port with no board was reported %d times, want once:\n%s", n, logs.String())
 	}
