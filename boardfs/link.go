@@ -40,11 +40,10 @@ type Link struct {
 	opts LinkOptions
 	log  *slog.Logger
 
-	mu      sync.Mutex
-	info    repl.Info // the board's, as last connected
-	fs      *FS
-	conn    *repl.Conn
-	changed chan struct{} // closed and replaced on each connect and disconnect
+	mu   sync.Mutex
+	info repl.Info // the board's, as last connected
+	fs   *FS
+	conn *repl.Conn
 }
 
 // Connect makes the first connection, which must succeed: a bridge that
@@ -60,7 +59,7 @@ func Connect(ctx context.Context, opts LinkOptions) (*Link, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	l := &Link{opts: opts, log: log, changed: make(chan struct{})}
+	l := &Link{opts: opts, log: log}
 	if err := l.dial(ctx); err != nil {
 		return nil, err
 	}
@@ -88,13 +87,6 @@ func (l *Link) Info() repl.Info {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.info
-}
-
-// Changed returns a channel closed at the next connect or disconnect.
-func (l *Link) Changed() <-chan struct{} {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.changed
 }
 
 // Run watches the board until ctx is done, reconnecting after an unplug,
@@ -160,8 +152,6 @@ func (l *Link) dial(ctx context.Context) error {
 	}
 	l.mu.Lock()
 	l.fs, l.conn, l.info = fsys, conn, fsys.Board()
-	close(l.changed)
-	l.changed = make(chan struct{})
 	l.mu.Unlock()
 	l.log.Info("board connected", "board", fsys.Board().String())
 	return nil
@@ -174,10 +164,6 @@ func (l *Link) disconnect(ctx context.Context, why string) {
 	l.mu.Lock()
 	fsys, conn := l.fs, l.conn
 	l.fs, l.conn = nil, nil
-	if fsys != nil {
-		close(l.changed)
-		l.changed = make(chan struct{})
-	}
 	l.mu.Unlock()
 	if fsys == nil {
 		return
