@@ -870,8 +870,10 @@ func (u *Upload) flush(ctx context.Context, n int) error {
 		return err
 	}
 	u.hash.Write(u.buf[:n])
-	for _, c := range u.buf[:n] {
-		u.byteSum += int64(c)
+	if u.f.flat {
+		for _, c := range u.buf[:n] {
+			u.byteSum += int64(c)
+		}
 	}
 	if u.copy != nil {
 		u.copy = append(u.copy, u.buf[:n]...)
