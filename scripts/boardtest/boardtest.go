@@ -86,6 +86,10 @@ func (b *Board) Reset() {
 	}
 }
 
+// DropIn loses the n-th byte (from 1) the host sends from now on, as a
+// board whose receive buffer overflowed loses one.
+func (b *Board) DropIn(n int64) { b.board.DropIn(n) }
+
 // Log returns what the firmware and the rig have logged so far.
 func (b *Board) Log() []string { return b.board.Log() }
 

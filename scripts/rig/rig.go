@@ -106,6 +106,8 @@ type Board struct {
 	slave    *os.File // held open so the pty lives while no client has it open
 	crossed  int64
 	sent     int64 // board-to-host bytes, for FlipAt
+	received int64 // host-to-board bytes, for DropIn
+	dropAt   int64 // the received count at which one byte is lost; 0: none
 	cut      bool
 	logLines []string
 	closed   bool
@@ -319,7 +321,7 @@ func (b *Board) hostToBoard(master *os.File) {
 				return
 			}
 			allowed, cutNow := b.count(k)
-			b.chip.receive(p[:allowed])
+			b.chip.receive(b.dropOne(p[:allowed]))
 			if cutNow {
 				b.unplug()
 				return
@@ -327,6 +329,32 @@ func (b *Board) hostToBoard(master *os.File) {
 			p = p[k:]
 		}
 	}
+}
+
+// DropIn loses the n-th byte (from 1) the host sends from now on, as a
+// board whose receive buffer overflowed loses one.
+func (b *Board) DropIn(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.dropAt = b.received + n
+}
+
+// dropOne counts bytes on their way to the board and takes out the one
+// DropIn asked to lose.
+func (b *Board) dropOne(p []byte) []byte {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	before := b.received
+	b.received += int64(len(p))
+	if b.dropAt <= before || b.dropAt > b.received {
+		return p
+	}
+	i := b.dropAt - before - 1
+	b.dropAt = 0
+	line := fmt.Sprintf("rig: dropped byte %q on its way to the board", p[i])
+	b.log.Info(line)
+	b.logLines = append(b.logLines, line)
+	return append(append([]byte(nil), p[:i]...), p[i+1:]...)
 }
 
 func (b *Board) boardToHost() {

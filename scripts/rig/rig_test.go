@@ -336,6 +336,19 @@ func TestFlipAt(t *testing.T) {
 	}
 }
 
+func TestDropIn(t *testing.T) {
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
+	l := openLine(t, b.Device)
+	l.enterRaw()
+	b.DropIn(9) // the 3 of print(123456)
+	if out, errText := l.exec("print(123456)"); strings.TrimSpace(out) != "12456" || errText != "" {
+		t.Errorf("print(123456) with its 9th byte lost = %q, %q; want 12456", out, errText)
+	}
+	if out, _ := l.exec("print(123456)"); strings.TrimSpace(out) != "123456" {
+		t.Errorf("the next exec printed %q, want 123456: only one byte is lost", out)
+	}
+}
+
 func TestResetKeepsFiles(t *testing.T) {
 	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
 	l := openLine(t, b.Device)
