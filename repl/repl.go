@@ -390,10 +390,14 @@ func (c *Conn) sendPlain(ctx context.Context, code []byte) error {
 		}
 		return c.waitError("OK", err)
 	}
-	if len(bytes.TrimSpace(head)) > 0 {
-		// A plain raw exec answers OK at once; anything else means the
-		// board was not where we thought.
+	// A plain raw exec answers OK at once; anything else means the board
+	// was not where we thought. But for a banner: a loaded board may
+	// answer a Ctrl-A from entering raw mode late, and since that Ctrl-A
+	// went out before the code, the code arrived whole after it.
+	if rest := bytes.ReplaceAll(head, rawBanner, nil); len(bytes.TrimSpace(rest)) > 0 {
 		return fmt.Errorf("%w: %q before OK", ErrProtocol, head)
+	} else if len(rest) != len(head) {
+		c.log.Debug("late raw REPL banner before OK", "bytes", len(head))
 	}
 	return nil
 }

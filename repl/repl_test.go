@@ -103,6 +103,45 @@ func TestExecFraming(t *testing.T) {
 	}
 }
 
+// TestBannerBeforeOK: a loaded board may answer an earlier Ctrl-A from
+// entering raw mode only once the code is on its way. The code went out
+// after that Ctrl-A and arrived whole; anything else before OK is a board
+// that was not at the raw prompt.
+func TestBannerBeforeOK(t *testing.T) {
+	for _, tt := range []struct {
+		before string
+		ok     bool
+	}{
+		{"raw REPL; CTRL-B to exit\r\n>", true},
+		{"raw REPL; CTRL-B to exit\r\n>raw REPL; CTRL-B to exit\r\n>", true},
+		{"raw REPL; CTRL-B to exit\r\n>Traceback", false},
+		{"42\r\n", false},
+	} {
+		port := &scriptedPort{}
+		port.onWrite = func(p []byte, s *scriptedPort) {
+			for _, b := range p {
+				switch b {
+				case ctrlA:
+					s.replies = append(s.replies, "raw REPL; CTRL-B to exit\r\n>"...)
+				case ctrlD:
+					s.replies = append(s.replies, tt.before+"OK42\r\n\x04\x04>"...)
+				}
+			}
+		}
+		c := New(port, Options{})
+		c.rawPaste = -1
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		out, err := c.Exec(ctx, "print(42)")
+		cancel()
+		if tt.ok && (err != nil || string(out) != "42\r\n") {
+			t.Errorf("%q before OK: Exec() = %q, %v, want 42", tt.before, out, err)
+		}
+		if !tt.ok && !errors.Is(err, ErrProtocol) {
+			t.Errorf("%q before OK: Exec() = %q, %v, want ErrProtocol", tt.before, out, err)
+		}
+	}
+}
+
 func TestDisconnectedPort(t *testing.T) {
 	port := &scriptedPort{readErr: io.ErrUnexpectedEOF}
 	c := New(port, Options{})
