@@ -16,7 +16,6 @@ import (
 	"io"
 	"log/slog"
 	"regexp"
-	"strings"
 	"time"
 
 	"go.bug.st/serial"
@@ -85,9 +84,11 @@ type Conn struct {
 	busy    bool // inside Prepare
 	// rawPaste: 0 not yet known, 1 supported, -1 not supported.
 	rawPaste int
-	// stdinBuffer: 0 not yet known, 1 the board has sys.stdin.buffer, -1 not.
-	stdinBuffer int
-	execs       int64
+	// feeder is how long code reaches the board (feed.go); fedReady says
+	// the board holds the micro:bit's loader.
+	feeder   int
+	fedReady bool
+	execs    int64
 }
 
 // Stats counts a conn's traffic since it was made.
@@ -185,6 +186,7 @@ func (c *Conn) SoftReset(ctx context.Context) error {
 		return fmt.Errorf("repl: soft reset: waiting for the raw prompt: %w (board printed %s)", err, c.line.lastSeen())
 	}
 	c.prepare = true
+	c.fedReady = false
 	return nil
 }
 
@@ -351,11 +353,9 @@ func (c *Conn) send(ctx context.Context, code []byte) error {
 			return err
 		}
 	}
-	if len(code) > loaderMin {
-		if ok, err := c.hasStdinBuffer(ctx); err != nil {
+	if len(code) > plainSafe {
+		if used, err := c.sendFed(ctx, code); used || err != nil {
 			return err
-		} else if ok {
-			return c.sendLoaded(ctx, code)
 		}
 	}
 	return c.sendPlain(ctx, code)
@@ -398,82 +398,6 @@ func (c *Conn) sendPlain(ctx context.Context, code []byte) error {
 		return fmt.Errorf("%w: %q before OK", ErrProtocol, head)
 	} else if len(rest) != len(head) {
 		c.log.Debug("late raw REPL banner before OK", "bytes", len(head))
-	}
-	return nil
-}
-
-// Boards without raw-paste but with sys.stdin.buffer (ESP8266 firmware
-// before 1.14) get long code through a loader small enough for their
-// receive buffer: it reads the code from stdin in acknowledged pieces, at
-// most two in flight (256 bytes, the ESP8266's UART buffer), then runs it.
-// Pieces and pauses alone lose bytes whenever the board is slow to drain
-// its buffer.
-const (
-	loaderMin   = 192 // longer code goes through the loader
-	loaderPiece = 128
-	loaderAck   = 0x06
-	loaderCode  = "import sys,micropython as M\nM.kbd_intr(-1)\nr=sys.stdin.buffer.read;w=sys.stdout.buffer.write;c=b''\nw(b'\\x06')\n" +
-		"while len(c)<%d:\n c+=r(min(%d,%d-len(c)));w(b'\\x06')\nM.kbd_intr(3)\ndel r,w,M\ntry:\n exec(c)\nfinally:\n del c\n"
-)
-
-// hasStdinBuffer asks the board once whether it has sys.stdin.buffer.
-func (c *Conn) hasStdinBuffer(ctx context.Context) (bool, error) {
-	if c.stdinBuffer == 0 {
-		c.stdinBuffer = -1
-		if err := c.sendPlain(ctx, []byte("import sys\nprint(hasattr(sys,'stdin') and hasattr(sys.stdin,'buffer'))")); err != nil {
-			return false, err
-		}
-		r := &Run{c: c, start: time.Now()}
-		out, err := r.Wait(ctx)
-		if err != nil {
-			return false, err
-		}
-		if strings.TrimSpace(string(out)) == "True" {
-			c.stdinBuffer = 1
-		}
-	}
-	return c.stdinBuffer > 0, nil
-}
-
-func (c *Conn) sendLoaded(ctx context.Context, code []byte) error {
-	loader := fmt.Sprintf(loaderCode, len(code), loaderPiece, len(code))
-	if err := c.sendPlain(ctx, []byte(loader)); err != nil {
-		return err
-	}
-	awaitAck := func() error {
-		if len(c.line.buf) == 0 {
-			if err := c.line.fill(ctx); err != nil {
-				return c.waitError("the loader's acknowledgement", err)
-			}
-		}
-		if c.line.buf[0] != loaderAck {
-			// The loader failed: its output and error follow as usual.
-			r := &Run{c: c, start: time.Now()}
-			_, err := r.Wait(ctx)
-			if err == nil {
-				err = fmt.Errorf("%w: %q instead of the loader's acknowledgement", ErrProtocol, c.line.buf[:1])
-			}
-			return err
-		}
-		c.line.consume(1)
-		return nil
-	}
-	if err := awaitAck(); err != nil { // ready
-		return err
-	}
-	sent, acked := 0, 0
-	for acked*loaderPiece < len(code) {
-		for sent < len(code) && sent-acked*loaderPiece < 2*loaderPiece {
-			n := min(loaderPiece, len(code)-sent)
-			if err := c.line.write(code[sent : sent+n]); err != nil {
-				return err
-			}
-			sent += n
-		}
-		if err := awaitAck(); err != nil {
-			return err
-		}
-		acked++
 	}
 	return nil
 }
@@ -603,6 +527,7 @@ func (c *Conn) waitError(awaited string, err error) error {
 	if errors.Is(err, ErrBoardReset) {
 		c.inRaw = false
 		c.prepare = true
+		c.fedReady = false
 		return fmt.Errorf("%w while waiting for %s (board printed %s)", ErrBoardReset, awaited, c.line.lastSeen())
 	}
 	return fmt.Errorf("repl: waiting for %s: %w (board printed %s)", awaited, err, c.line.lastSeen())

@@ -138,6 +138,42 @@ func TestLargeCodeOnEveryProfile(t *testing.T) {
 	}
 }
 
+// TestLostByteIsCaught loses one digit of long code on its way to a board
+// without raw-paste, as a board whose receive buffer overflowed loses one.
+// In plain raw mode the code would still compile and print a wrong sum.
+func TestLostByteIsCaught(t *testing.T) {
+	for _, p := range []boardtest.Profile{boardtest.ESP8266, boardtest.Microbit} {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{Baud: 115200})
+			c := open(t, b, repl.Options{})
+			ctx := ctxFor(t, 60*time.Second)
+			code, want := bigCode(600)
+			// The second exec learns how many bytes go out before the code.
+			var sent [3]int64
+			for i := range 2 {
+				sent[i] = c.Stats().Sent
+				if out, err := c.Exec(ctx, code); err != nil || trim(out) != want {
+					t.Fatalf("Exec(%d bytes) = %q, %v, want %s", len(code), out, err, want)
+				}
+			}
+			sent[2] = c.Stats().Sent
+			before := sent[2] - sent[1] - int64(len(code))
+			digit := len(code)/2 + strings.IndexAny(code[len(code)/2:], "123456789")
+			b.DropIn(before + int64(digit) + 1)
+			out, err := c.Exec(ctx, code)
+			var pe *repl.PyError
+			if err == nil || !(errors.Is(err, repl.ErrProtocol) || errors.As(err, &pe) && pe.Type == "ValueError") {
+				t.Errorf("Exec with digit %q at %d lost = %q, %v; want a failure, never a run", code[digit], digit, out, err)
+			}
+			if out, err := c.Exec(ctx, code); err != nil || trim(out) != want {
+				t.Errorf("the next Exec = %q, %v, want %s", out, err, want)
+			}
+			t.Logf("exec with a lost byte: %v", err)
+		})
+	}
+}
+
 func TestEnterRawFromAnyState(t *testing.T) {
 	states := map[string]string{
 		"half-typed line":   "x = 'unfinished",
