@@ -214,3 +214,33 @@ func BenchmarkUploadEdited(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkMicrobitTransfer moves 4 KB of random bytes to and from the
+// micro:bit's real firmware at 115200 baud: text both ways (hex lines out,
+// bytes literals in, through the code loader), since the board has no
+// binary stdin. line-ratio = file bytes / (elapsed x 11,520).
+func BenchmarkMicrobitTransfer(b *testing.B) {
+	const size = 4 * 1024
+	f, _, _ := start(b, boardtest.Microbit, boardtest.Options{Baud: 115200})
+	ctx := ctxFor(b, 10*time.Minute)
+	data := random(size)
+	var up, down time.Duration
+	for b.Loop() {
+		start := time.Now()
+		if err := f.WriteFile(ctx, "/bench.bin", bytes.NewReader(data), size); err != nil {
+			b.Fatal(err)
+		}
+		up += time.Since(start)
+		start = time.Now()
+		var got bytes.Buffer
+		if _, err := f.ReadFile(ctx, "/bench.bin", 0, &got); err != nil || !bytes.Equal(got.Bytes(), data) {
+			b.Fatalf("ReadFile: %v (equal: %v)", err, bytes.Equal(got.Bytes(), data))
+		}
+		down += time.Since(start)
+		if err := f.Remove(ctx, "/bench.bin"); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64(size)*float64(b.N)/up.Seconds()/lineRate, "upload-line-ratio")
+	b.ReportMetric(float64(size)*float64(b.N)/down.Seconds()/lineRate, "download-line-ratio")
+}
