@@ -34,10 +34,7 @@ const (
 	stdinPiece = 128
 	uartPiece  = 30
 	feedAck    = 0x06
-	// ackWait bounds the wait for an acknowledgement: a board that lost a
-	// byte waits for it forever.
-	ackWait   = 3 * time.Second
-	stdinFeed = "import sys,micropython as M\nM.kbd_intr(-1)\nr=sys.stdin.buffer.read;w=sys.stdout.buffer.write;c=b''\nw(b'\\x06')\n" +
+	stdinFeed  = "import sys,micropython as M\nM.kbd_intr(-1)\nr=sys.stdin.buffer.read;w=sys.stdout.buffer.write;c=b''\nw(b'\\x06')\n" +
 		"while len(c)<%d:\n c+=r(min(%d,%d-len(c)));w(b'\\x06')\nM.kbd_intr(3)\ndel r,w,M\n" +
 		"if sum(c)!=%d:\n raise ValueError('code damaged on the way')\ntry:\n exec(c)\nfinally:\n del c\n"
 	// uartFeed reads n bytes of code, acknowledging each piece, and
@@ -189,14 +186,14 @@ func quoteChar(b byte) string {
 func (c *Conn) stream(ctx context.Context, code []byte, piece int) error {
 	awaitAck := func() error {
 		if len(c.line.buf) == 0 {
-			actx, cancel := context.WithTimeout(ctx, ackWait)
+			actx, cancel := context.WithTimeout(ctx, answerWait)
 			err := c.line.fill(actx)
 			cancel()
 			if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
 				// The loader waits for a byte that was lost: it takes the
 				// Ctrl-C of the next entry to raw mode as the rest, and its
 				// sum check fails.
-				return fmt.Errorf("%w: no acknowledgement from the board's code loader in %v", ErrProtocol, ackWait)
+				return fmt.Errorf("%w: no acknowledgement from the board's code loader in %v", ErrProtocol, answerWait)
 			}
 			if err != nil {
 				return c.waitError("the loader's acknowledgement", err)

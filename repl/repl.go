@@ -201,6 +201,13 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
+// answerWait bounds the wait for an answer the board gives at once when it
+// is where the conn thinks (OK for code, a banner, a loader's
+// acknowledgement); silence that long means it is not. It is far longer
+// than a board needs, because a loaded host running emulated boards delays
+// their answers by seconds.
+const answerWait = 10 * time.Second
+
 // enterRaw takes the board from any state to the raw prompt: a program
 // running is interrupted, a half-typed line or paste mode is cancelled, and
 // whatever the board printed before the banner is skipped.
@@ -381,7 +388,7 @@ func (c *Conn) sendPlain(ctx context.Context, code []byte) error {
 	}
 	// The raw REPL answers OK as soon as it has the code; a board that
 	// does not was not at the raw prompt.
-	octx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	octx, cancel := context.WithTimeout(ctx, answerWait)
 	head, err := c.line.until(octx, []byte("OK"), c.resetSeen)
 	cancel()
 	if err != nil {
@@ -433,7 +440,7 @@ func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, e
 		// Firmware without raw-paste took 0x01 as Ctrl-A: banner again,
 		// at once. A board that does not answer so was not at the raw
 		// prompt (it reset): give up soon and let the next exec re-enter.
-		bctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+		bctx, cancel := context.WithTimeout(ctx, answerWait)
 		_, err := c.line.until(bctx, rawBanner, nil)
 		cancel()
 		if err != nil {
