@@ -441,7 +441,7 @@ func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, e
 		// at once. A board that does not answer so was not at the raw
 		// prompt (it reset): give up soon and let the next exec re-enter.
 		bctx, cancel := context.WithTimeout(ctx, answerWait)
-		_, err := c.line.until(bctx, rawBanner, nil)
+		_, err := c.line.until(bctx, rawBanner, c.resetSeen)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {

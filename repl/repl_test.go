@@ -142,6 +142,32 @@ func TestBannerBeforeOK(t *testing.T) {
 	}
 }
 
+// TestResetBeforeRawPasteAnswer: a board that reset while idle answers
+// the raw-paste probe with its boot banner, which is a reset, seen at once.
+func TestResetBeforeRawPasteAnswer(t *testing.T) {
+	port := &scriptedPort{}
+	port.onWrite = func(p []byte, s *scriptedPort) {
+		for _, b := range p {
+			switch b {
+			case ctrlA:
+				if !bytes.Contains(s.written.Bytes(), []byte{ctrlE}) {
+					s.replies = append(s.replies, "raw REPL; CTRL-B to exit\r\n>"...)
+				}
+			case ctrlE:
+				s.replies = append(s.replies, "ets Jan  8 2013,rst cause:2\r\nMicroPython v1.27.0 on 2026-01-01; ESP32 module with ESP32\r\nType \"help()\" for more information.\r\n>>> "...)
+			}
+		}
+	}
+	c := New(port, Options{})
+	// Shorter than answerWait: only a reset seen in what the board said
+	// ends the wait in time.
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := c.Exec(ctx, "print(1)"); !errors.Is(err, ErrBoardReset) {
+		t.Errorf("Exec on a board that answers the raw-paste probe with its boot banner: %v, want ErrBoardReset", err)
+	}
+}
+
 func TestDisconnectedPort(t *testing.T) {
 	port := &scriptedPort{readErr: io.ErrUnexpectedEOF}
 	c := New(port, Options{})
