@@ -181,6 +181,10 @@ func quoteChar(b byte) string {
 	return string(rune(b))
 }
 
+// errNoAck is a loader that stopped acknowledging: it waits for bytes
+// that were lost on the way.
+var errNoAck = errors.New("no acknowledgement from the board's code loader")
+
 // stream sends code to a loader that has just started: it acknowledges
 // once when ready and once per piece, and at most two pieces are in flight.
 func (c *Conn) stream(ctx context.Context, code []byte, piece int) error {
@@ -190,10 +194,7 @@ func (c *Conn) stream(ctx context.Context, code []byte, piece int) error {
 			err := c.line.fill(actx)
 			cancel()
 			if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				// The loader waits for a byte that was lost: it takes the
-				// Ctrl-C of the next entry to raw mode as the rest, and its
-				// sum check fails.
-				return fmt.Errorf("%w: no acknowledgement from the board's code loader in %v", ErrProtocol, answerWait)
+				return errNoAck
 			}
 			if err != nil {
 				return c.waitError("the loader's acknowledgement", err)
@@ -211,22 +212,50 @@ func (c *Conn) stream(ctx context.Context, code []byte, piece int) error {
 		c.line.consume(1)
 		return nil
 	}
-	if err := awaitAck(); err != nil { // ready
-		return err
-	}
-	sent, acked := 0, 0
+	sent, acked := 0, -1 // the first acknowledgement says the loader is ready
 	for acked*piece < len(code) {
-		for sent < len(code) && sent-acked*piece < 2*piece {
+		for acked >= 0 && sent < len(code) && sent-acked*piece < 2*piece {
 			n := min(piece, len(code)-sent)
 			if err := c.line.write(code[sent : sent+n]); err != nil {
 				return err
 			}
 			sent += n
 		}
-		if err := awaitAck(); err != nil {
+		if err := awaitAck(); errors.Is(err, errNoAck) {
+			return c.endLoader(ctx, len(code)-max(acked, 0)*piece, piece)
+		} else if err != nil {
 			return err
 		}
 		acked++
 	}
 	return nil
+}
+
+// endLoader ends a loader that waits for bytes lost on the way. NUL bytes,
+// a piece at a time, complete its read; its sum check then fails and the
+// board is back at the raw prompt. Ctrl-C would do it too, but where a
+// second one lands after the loader has turned Ctrl-C back on, old
+// firmware keeps the KeyboardInterrupt pending for the next exec.
+func (c *Conn) endLoader(ctx context.Context, need, piece int) error {
+	filler := make([]byte, piece)
+	for range need/piece + 2 {
+		if err := c.line.write(filler); err != nil {
+			return err
+		}
+		actx, cancel := context.WithTimeout(ctx, answerWait)
+		err := c.line.fill(actx)
+		cancel()
+		if err != nil {
+			return c.waitError("the end of a loader that lost code", err)
+		}
+		for len(c.line.buf) > 0 && c.line.buf[0] == feedAck {
+			c.line.consume(1)
+		}
+		if len(c.line.buf) > 0 {
+			r := &Run{c: c, start: time.Now()}
+			_, err := r.Wait(ctx)
+			return fmt.Errorf("%w: code lost bytes on its way to the board (%v)", ErrProtocol, err)
+		}
+	}
+	return fmt.Errorf("%w: the board's code loader took %d bytes more and still did not end", ErrProtocol, need+piece)
 }
