@@ -90,6 +90,10 @@ func (b *Board) Reset() {
 // board whose receive buffer overflowed loses one.
 func (b *Board) DropIn(n int64) { b.board.DropIn(n) }
 
+// FlipOut inverts the lowest bit of the n-th byte (from 1) the board sends
+// from now on.
+func (b *Board) FlipOut(n int64) { b.board.FlipOut(n) }
+
 // Log returns what the firmware and the rig have logged so far.
 func (b *Board) Log() []string { return b.board.Log() }
 

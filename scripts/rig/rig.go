@@ -339,6 +339,14 @@ func (b *Board) DropIn(n int64) {
 	b.dropAt = b.received + n
 }
 
+// FlipOut inverts the lowest bit of the n-th byte (from 1) the board
+// sends from now on, as FlipAt does counting from power-up.
+func (b *Board) FlipOut(n int64) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.cfg.FlipAt = b.sent + n
+}
+
 // dropOne counts bytes on their way to the board and takes out the one
 // DropIn asked to lose.
 func (b *Board) dropOne(p []byte) []byte {
