@@ -216,9 +216,9 @@ func BenchmarkUploadEdited(b *testing.B) {
 }
 
 // BenchmarkMicrobitTransfer moves 4 KB of random bytes to and from the
-// micro:bit's real firmware at 115200 baud: text both ways (hex lines out,
-// bytes literals in, through the code loader), since the board has no
-// binary stdin. line-ratio = file bytes / (elapsed x 11,520).
+// micro:bit's real firmware at 115200 baud, raw through microbit.uart in
+// acknowledged pieces up and summed frames down. line-ratio = file bytes /
+// (elapsed x 11,520).
 func BenchmarkMicrobitTransfer(b *testing.B) {
 	const size = 4 * 1024
 	f, _, _ := start(b, boardtest.Microbit, boardtest.Options{Baud: 115200})

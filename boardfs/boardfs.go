@@ -4,8 +4,8 @@
 // and moves file contents as framed raw bytes. It knows nothing of FTP.
 //
 // Boards with a modern os module (ilistdir, stat, statvfs) and binary
-// stdin/stdout move raw bytes; the micro:bit's flat filesystem is handled in
-// flat.go, as text.
+// stdin/stdout move raw bytes through them; the micro:bit's flat
+// filesystem is handled in flat.go, its bytes moving through microbit.uart.
 package boardfs
 
 import (
@@ -243,23 +243,44 @@ func (f *FS) release() { <-f.board }
 // Prepare defines the helpers on the board; give it to repl.Options.Prepare
 // so a reset board gets them again.
 func Prepare(ctx context.Context, c *repl.Conn) error {
-	// Boards without binary stdin (the micro:bit) get the small text-only
+	// Boards without binary stdin (the micro:bit) get the small flat
 	// helpers: the full set would not fit in their heap.
 	out, err := c.Exec(ctx, "import sys\nprint(hasattr(sys,'stdin') and hasattr(sys.stdin,'buffer'))\ntry:\n import deflate\n print('deflate')\nexcept ImportError:\n pass")
 	if err != nil {
 		return fmt.Errorf("boardfs: install helpers: %w", err)
 	}
-	code := helpers + deltaHelpers
+	parts := []string{helpers + deltaHelpers}
 	switch fields := strings.Fields(string(out)); {
 	case len(fields) == 0 || fields[0] != "True":
-		code = flatHelpers
+		// The micro:bit compiles in a few KB: a few functions at a time.
+		parts = splitDefs(flatHelpers, 400)
 	case len(fields) > 1 && fields[1] == "deflate":
-		code += zHelpers
+		parts[0] += zHelpers
 	}
-	if _, err := c.Exec(ctx, code); err != nil {
-		return fmt.Errorf("boardfs: install helpers: %w", err)
+	for _, code := range parts {
+		if _, err := c.Exec(ctx, code); err != nil {
+			return fmt.Errorf("boardfs: install helpers: %w", err)
+		}
 	}
 	return nil
+}
+
+// splitDefs cuts code before top-level defs into parts of about max
+// bytes (a part holds at least one def, however long).
+func splitDefs(code string, max int) []string {
+	var parts []string
+	for len(code) > max {
+		cut := strings.LastIndex(code[:max], "\ndef ")
+		if cut <= 0 {
+			cut = strings.Index(code[1:], "\ndef ") + 1
+			if cut <= 0 {
+				break
+			}
+		}
+		parts = append(parts, code[:cut+1])
+		code = code[cut+1:]
+	}
+	return append(parts, code)
 }
 
 // Stats returns the traffic of the conn underneath.
@@ -573,18 +594,24 @@ func (f *FS) Space(ctx context.Context) (free, total int64, err error) {
 // *deflate is then set to whether that saved anything, so a reader stops
 // asking once a file proves incompressible.
 func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writer, deflate *bool) (int64, error) {
-	if f.flat {
-		return f.flatRead(ctx, p, offset, n, w)
+	helper, arg, check := "_r(", p, checkNone
+	switch {
+	case f.flat:
+		name, err := flatName(p)
+		if err != nil {
+			return 0, err
+		}
+		helper, arg, check, *deflate = "_x(", name, checkSum, false
+	case *deflate:
+		helper = "_z("
+	case f.info.Binascii:
+		check = checkCRC32
 	}
 	if err := f.acquire(ctx); err != nil {
 		return 0, fmt.Errorf("boardfs: read %q: %w", p, err)
 	}
 	defer f.release()
-	helper := "_r("
-	if *deflate {
-		helper = "_z("
-	}
-	run, err := f.conn.Start(ctx, helper+pyStr(p)+","+strconv.FormatInt(offset, 10)+","+strconv.FormatInt(n, 10)+")")
+	run, err := f.conn.Start(ctx, helper+pyStr(arg)+","+strconv.FormatInt(offset, 10)+","+strconv.FormatInt(n, 10)+")")
 	if err != nil {
 		return 0, f.wrap("read", p, err)
 	}
@@ -592,7 +619,7 @@ func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writ
 	if helper == "_z(" {
 		total, *deflate, err = decodeDeflated(run, w, offset, n)
 	} else {
-		total, err = decodeFrames(run, w, f.info.Binascii, offset)
+		total, err = decodeFrames(run, w, check, offset)
 	}
 	switch {
 	case errors.Is(err, errNoFrames):
@@ -971,8 +998,10 @@ func (f *FS) WriteFile(ctx context.Context, p string, r io.Reader, size int64) e
 // send appends data to the file at p (creating it unless appending), in
 // one exec, holding the board.
 func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) error {
-	if f.flat {
-		return f.flatSend(ctx, p, data, appending)
+	if f.flat && !appending {
+		if err := f.flatOpen(ctx, p); err != nil {
+			return err
+		}
 	}
 	if err := f.acquire(ctx); err != nil {
 		return fmt.Errorf("boardfs: upload %q: %w", p, err)
@@ -982,8 +1011,10 @@ func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) er
 	if appending {
 		mode = "1"
 	}
-	call := "_w(" + pyStr(p) + "," + strconv.Itoa(len(data)) + "," + mode + ")"
-	if z, wbits := f.deflated(data); z != nil {
+	call, piece := "_w("+pyStr(p)+","+strconv.Itoa(len(data))+","+mode+")", chunk
+	if f.flat {
+		call, piece = "_wu("+flatVar(p)+","+strconv.Itoa(len(data))+")", flatChunk
+	} else if z, wbits := f.deflated(data); z != nil {
 		// The board inflates into the file: fewer bytes on the wire.
 		call = "_wz(" + pyStr(p) + "," + strconv.Itoa(len(z)) + "," + mode + "," + strconv.Itoa(wbits) + ")"
 		data = z
@@ -1005,10 +1036,10 @@ func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) er
 	}
 	size := len(data)
 	sent, acked := 0, 0
-	for acked*chunk < size {
-		// Keep at most two chunks in flight.
-		for sent < size && sent-acked*chunk < 2*chunk {
-			n := min(chunk, size-sent)
+	for acked*piece < size {
+		// Keep at most two pieces in flight.
+		for sent < size && sent-acked*piece < 2*piece {
+			n := min(piece, size-sent)
 			if _, err := run.Write(data[sent : sent+n]); err != nil {
 				return f.finish(ctx, run, "upload", p, err)
 			}

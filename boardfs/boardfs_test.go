@@ -436,6 +436,10 @@ func TestMicrobitFlatFiles(t *testing.T) {
 				t.Errorf("ReadFile from offset 7: %v", err)
 			}
 		}
+		back.Reset()
+		if n, err := f.ReadFile(ctx, name, int64(size)+100, &back); err != nil || n != 0 {
+			t.Errorf("ReadFile from past the end = %d, %v, want nothing", n, err)
+		}
 		if e, err := f.Stat(ctx, name); err != nil || e.Size != int64(size) {
 			t.Errorf("Stat = %+v, %v, want %d bytes", e, err, size)
 		}
@@ -536,6 +540,35 @@ func TestFlippedBitIsCaught(t *testing.T) {
 			t.Fatal(err)
 		}
 		if clean := f.Stats().Execs - before; damaged != clean+1 {
+			t.Errorf("flip at %d: %d execs, want %d (one segment read again)", at, damaged, clean+1)
+		}
+	}
+}
+
+// TestFlippedBitOnMicrobit: the micro:bit's frames carry the sum of their
+// bytes, which one flipped bit always changes.
+func TestFlippedBitOnMicrobit(t *testing.T) {
+	f, b, _ := start(t, boardtest.Microbit, boardtest.Options{Baud: 115200})
+	ctx := ctxFor(t, time.Minute)
+	data := random(3000)
+	if err := f.WriteFile(ctx, "/data.bin", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatal(err)
+	}
+	before := f.Stats().Execs
+	if _, err := f.ReadFile(ctx, "/data.bin", 0, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	clean := f.Stats().Execs - before
+	for _, at := range []int64{10, 1500, 2950} {
+		b.FlipOut(at)
+		before = f.Stats().Execs
+		var got bytes.Buffer
+		if _, err := f.ReadFile(ctx, "/data.bin", 0, &got); err != nil {
+			t.Errorf("flip at %d: ReadFile: %v, want the segment read again", at, err)
+		} else if !bytes.Equal(got.Bytes(), data) {
+			t.Errorf("flip at %d: ReadFile succeeded with different data", at)
+		}
+		if damaged := f.Stats().Execs - before; damaged != clean+1 {
 			t.Errorf("flip at %d: %d execs, want %d (one segment read again)", at, damaged, clean+1)
 		}
 	}

@@ -137,7 +137,7 @@ func decodeDeflated(r io.Reader, w io.Writer, at, n int64) (int64, bool, error) 
 	case ctrlD:
 		return 0, true, errNoFrames
 	case 'P':
-		got, err := decodeFrames(r, w, true, at)
+		got, err := decodeFrames(r, w, checkCRC32, at)
 		return got, false, err
 	case 'Z':
 	default:
@@ -149,7 +149,7 @@ func decodeDeflated(r io.Reader, w io.Writer, at, n int64) (int64, bool, error) 
 
 func inflateFrames(r io.Reader, w io.Writer, at, n int64) (int64, error) {
 	var z bytes.Buffer
-	if _, err := decodeFrames(r, &z, true, at); err != nil {
+	if _, err := decodeFrames(r, &z, checkCRC32, at); err != nil {
 		return 0, err
 	}
 	zr := flate.NewReader(&z)

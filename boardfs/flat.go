@@ -1,13 +1,10 @@
 package boardfs
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
-	"io"
 	"io/fs"
 	"strconv"
 	"strings"
@@ -16,8 +13,10 @@ import (
 // The micro:bit's MicroPython 1.9.2 has a flat filesystem: os has only
 // listdir, remove, size and uname; files open as 'r', 'rb', 'w' or 'wb' and
 // cannot seek; str has no encode; there is no sys.stdin.buffer, hashlib or
-// binascii, and about 9 KB of heap. Data therefore moves as text: hex lines
-// out of the board, bytes literals into it.
+// binascii, and about 9 KB of heap. Data moves raw through microbit.uart,
+// which is the same serial line: _x sends frames as _r does, each checked
+// by the sum of its bytes, and _wu reads an upload in acknowledged pieces
+// of 30 bytes, two in flight, since the board's receive buffer holds 63.
 const flatHelpers = `import os
 def _h(s):
  return ''.join(['%02x'%c for c in bytes(s,'utf8')])
@@ -31,17 +30,46 @@ def _t(n):
  except OSError:
   print('-')
 def _x(n,o,k):
- f=open(n,'rb')
+ from microbit import uart as u
+ f=open(n,'rb');t=0
  try:
   while o>0:
-   o-=len(f.read(min(o,64)))
-  while k>0:
-   b=f.read(min(k,48))
+   b=f.read(min(o,64))
    if not b:
     break
-   print(''.join(['%02x'%c for c in b]),sum(b));k-=len(b)
+   o-=len(b)
+  while k>0:
+   b=f.read(min(k,64))
+   if not b:
+    break
+   l=len(b);s=sum(b);k-=l;t+=l
+   u.write(bytes((0,l)));u.write(b);u.write(bytes((0,0,s>>8,s&255)))
+  u.write(bytes((0,0,t>>24,t>>16&255,t>>8&255,t&255)))
  finally:
   f.close()
+def _wu(f,n):
+ from microbit import uart as u
+ import micropython as M
+ e=None;M.kbd_intr(-1)
+ try:
+  u.write(b'\x06')
+  while n:
+   k=min(n,30);b=b''
+   while len(b)<k:
+    d=u.read(k-len(b))
+    if d:
+     b+=d
+   n-=k
+   if e is None:
+    try:
+     f.write(b)
+    except OSError as x:
+     e=x
+   u.write(b'\x06' if e is None else b'\x15')
+ finally:
+  M.kbd_intr(3)
+ if e:
+  raise e
 def _cp(a,b):
  f=open(a,'rb');g=open(b,'wb')
  try:
@@ -54,10 +82,12 @@ def _cp(a,b):
   f.close();g.close()
 `
 
-// flatPiece is how much file data one exec carries into a micro:bit: as a
-// bytes literal it is up to four times longer, and the board compiles it in
-// its few KB of heap.
-const flatPiece = 192
+// flatChunk is an upload piece for _wu: two in flight fit the
+// micro:bit's 63-byte receive buffer.
+const flatChunk = 30
+
+// flatFrame is the most data one _x frame carries.
+const flatFrame = 64
 
 // flatName returns the file name a path names on a flat filesystem.
 func flatName(p string) (string, error) {
@@ -99,52 +129,6 @@ func (f *FS) flatStat(ctx context.Context, p string) (Entry, error) {
 	return e, err
 }
 
-func (f *FS) flatRead(ctx context.Context, p string, offset, n int64, w io.Writer) (int64, error) {
-	name, err := flatName(p)
-	if err != nil {
-		return 0, err
-	}
-	out, err := f.call(ctx, "read", p, fmt.Sprintf("_x(%s,%d,%d)", pyStr(name), offset, n))
-	if err != nil {
-		return 0, err
-	}
-	// Each line is a piece in hex and the sum of its bytes: a bit flipped
-	// in a hex digit still makes hex, but not the same sum.
-	var total int64
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		data, err := flatLine(sc.Text())
-		if err != nil {
-			return total, fmt.Errorf("boardfs: read %q at %d: %w", p, offset+total, err)
-		}
-		if _, err := w.Write(data); err != nil {
-			return total, err
-		}
-		total += int64(len(data))
-	}
-	return total, nil
-}
-
-// flatLine decodes one line of _x's output: hex, a space, the bytes' sum.
-func flatLine(line string) ([]byte, error) {
-	fields := strings.Fields(line)
-	if len(fields) != 2 {
-		return nil, fmt.Errorf("%w: a line of %d fields", ErrCorrupt, len(fields))
-	}
-	data, err := hex.DecodeString(fields[0])
-	if err != nil {
-		return nil, fmt.Errorf("%w: %v", ErrCorrupt, err)
-	}
-	sum := 0
-	for _, b := range data {
-		sum += int(b)
-	}
-	if strconv.Itoa(sum) != fields[1] {
-		return nil, fmt.Errorf("%w: %d bytes sum to %d, the board says %s", ErrCorrupt, len(data), sum, fields[1])
-	}
-	return data, nil
-}
-
 // flatVar is the board-side name of the file object an upload keeps open
 // across execs: the board cannot append, so the file stays open until
 // Commit or Abort.
@@ -153,25 +137,15 @@ func flatVar(p string) string {
 	return "_u" + hex.EncodeToString(sum[:4])
 }
 
-func (f *FS) flatSend(ctx context.Context, p string, data []byte, started bool) error {
+// flatOpen opens an upload's file on the board, where it stays open
+// for _wu until flatClose.
+func (f *FS) flatOpen(ctx context.Context, p string) error {
 	name, err := flatName(p)
 	if err != nil {
 		return err
 	}
-	v := flatVar(p)
-	if !started {
-		if _, err := f.call(ctx, "upload", p, v+"=open("+pyStr(name)+",'wb')"); err != nil {
-			return err
-		}
-	}
-	for len(data) > 0 {
-		n := min(len(data), flatPiece)
-		if _, err := f.call(ctx, "upload", p, v+".write("+pyBytes(data[:n])+")"); err != nil {
-			return err
-		}
-		data = data[n:]
-	}
-	return nil
+	_, err = f.call(ctx, "upload", p, flatVar(p)+"=open("+pyStr(name)+",'wb')")
+	return err
 }
 
 // flatClose closes an upload's file on the board, whatever state it is in.
@@ -217,10 +191,4 @@ func (f *FS) flatRename(ctx context.Context, from, to string) error {
 	}
 	_, err = f.call(ctx, "rename", from, "os.remove("+pyStr(a)+")")
 	return err
-}
-
-// pyBytes is data as a bytes literal of printable ASCII and \x escapes.
-func pyBytes(data []byte) string {
-	lit := pyStr(string(data))
-	return strings.TrimSuffix(strings.TrimPrefix(lit, "str("), ",'utf8')")
 }
