@@ -336,10 +336,33 @@ func (f *FS) unseal(out string) (string, error) {
 	if !ok || strings.Contains(seal, "~") {
 		return "", fmt.Errorf("%w: reply %q without its checksum", ErrCorrupt, out)
 	}
-	if want := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(line))); f.info.Binascii && seal != want {
+	if want, ok := f.seal(line); ok && seal != want {
 		return "", fmt.Errorf("%w: reply %q, its checksum should be %s", ErrCorrupt, out, want)
 	}
 	return line, nil
+}
+
+// seal is the checksum a board puts after lines of a reply: the CRC-32 of
+// their bytes in hex where it has binascii, their sum in decimal on the
+// micro:bit. ok is false where the board sends none worth checking.
+func (f *FS) seal(lines ...string) (seal string, ok bool) {
+	switch {
+	case f.info.Binascii:
+		var c uint32
+		for _, l := range lines {
+			c = crc32.Update(c, crc32.IEEETable, []byte(l))
+		}
+		return fmt.Sprintf("%08x", c), true
+	case f.flat:
+		var sum int
+		for _, l := range lines {
+			for i := range len(l) {
+				sum += int(l[i])
+			}
+		}
+		return strconv.Itoa(sum), true
+	}
+	return "", false
 }
 
 func (f *FS) wrap(op, p string, err error) error {
@@ -388,7 +411,6 @@ func (f *FS) List(ctx context.Context, dir string) ([]Entry, error) {
 // checksum is checked before any line is parsed.
 func (f *FS) parseList(out []byte) ([]Entry, error) {
 	var lines []string
-	var sum uint32
 	sealed := false
 	sc := bufio.NewScanner(bytes.NewReader(out))
 	for sc.Scan() {
@@ -398,12 +420,11 @@ func (f *FS) parseList(out []byte) ([]Entry, error) {
 		case sealed:
 			return nil, fmt.Errorf("%w: listing goes on after its checksum", ErrCorrupt)
 		case strings.HasPrefix(line, "~"):
-			if want := fmt.Sprintf("~%08x", sum); f.info.Binascii && line != want {
+			if want, ok := f.seal(lines...); ok && line != "~"+want {
 				return nil, fmt.Errorf("%w: listing checksum %q, its lines sum to %q", ErrCorrupt, line, want)
 			}
 			sealed = true
 		default:
-			sum = crc32.Update(sum, crc32.IEEETable, []byte(line))
 			lines = append(lines, line)
 		}
 	}

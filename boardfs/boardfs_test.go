@@ -572,6 +572,24 @@ func TestFlippedBitOnMicrobit(t *testing.T) {
 			t.Errorf("flip at %d: %d execs, want %d (one segment read again)", at, damaged, clean+1)
 		}
 	}
+	// Listings and stat replies end with the sum of their bytes. The
+	// flipped byte is the 6th of the reply: after OK, in the first line.
+	b.FlipOut(6)
+	before = f.Stats().Execs
+	if entries, err := f.List(ctx, "/"); err != nil || len(entries) != 1 || entries[0].Name != "data.bin" || entries[0].Size != 3000 {
+		t.Errorf("List with a flipped bit = %+v, %v, want data.bin of 3000 bytes", entries, err)
+	}
+	if execs := f.Stats().Execs - before; execs != 2 {
+		t.Errorf("List with a flipped bit took %d execs, want 2", execs)
+	}
+	b.FlipOut(6)
+	before = f.Stats().Execs
+	if e, err := f.Stat(ctx, "/data.bin"); err != nil || e.Size != 3000 {
+		t.Errorf("Stat with a flipped bit = %+v, %v, want 3000 bytes", e, err)
+	}
+	if execs := f.Stats().Execs - before; execs != 2 {
+		t.Errorf("Stat with a flipped bit took %d execs, want 2", execs)
+	}
 }
 
 // TestHelpersComeBack: a board reset wipes the helpers; with

@@ -21,14 +21,17 @@ const flatHelpers = `import os
 def _h(s):
  return ''.join(['%02x'%c for c in bytes(s,'utf8')])
 def _l():
+ c=0
  for n in os.listdir():
-  print(_h(n),0,os.size(n),0)
- print('~')
+  s='%s 0 %d 0'%(_h(n),os.size(n))
+  print(s);c+=sum(bytes(s,'utf8'))
+ print('~%d'%c)
 def _t(n):
  try:
-  print(0,os.size(n),0)
+  s='0 %d 0'%os.size(n)
  except OSError:
-  print('-')
+  s='-'
+ print(s+'~%d'%sum(bytes(s,'utf8')))
 def _x(n,o,k):
  from microbit import uart as u
  f=open(n,'rb');t=0
@@ -102,11 +105,13 @@ func (f *FS) flatList(ctx context.Context, dir string) ([]Entry, error) {
 	if dir != "/" {
 		return nil, fmt.Errorf("boardfs: list %q: %w (the board has no directories)", dir, fs.ErrNotExist)
 	}
-	out, err := f.call(ctx, "list", dir, "_l()")
-	if err != nil {
-		return nil, err
-	}
-	return f.parseList(out)
+	return again(f, "list", dir, func() ([]Entry, error) {
+		out, err := f.call(ctx, "list", dir, "_l()")
+		if err != nil {
+			return nil, err
+		}
+		return f.parseList(out)
+	})
 }
 
 func (f *FS) flatStat(ctx context.Context, p string) (Entry, error) {
@@ -117,14 +122,14 @@ func (f *FS) flatStat(ctx context.Context, p string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	out, err := f.call(ctx, "stat", p, "_t("+pyStr(name)+")")
+	out, err := f.callSealed(ctx, "stat", p, "_t("+pyStr(name)+")")
 	if err != nil {
 		return Entry{}, err
 	}
-	if strings.TrimSpace(string(out)) == "-" {
+	if out == "-" {
 		return Entry{}, fmt.Errorf("boardfs: stat %q: %w", p, fs.ErrNotExist)
 	}
-	e, err := f.entry(name, strings.TrimSpace(string(out)))
+	e, err := f.entry(name, out)
 	e.ModTime = f.epoch // the micro:bit has no clock
 	return e, err
 }

@@ -42,7 +42,7 @@ const (
 	// micro:bit has neither memoryview nor slice assignment: the bytes go
 	// one by one into a buffer of the final size, since one grown piece by
 	// piece fragments its few KB of heap.
-	uartFeed = "def _fc(n,s):\n from microbit import uart as u\n import micropython as M\n b=bytearray(n);t=bytearray(%d);i=0;e=0\n M.kbd_intr(-1)\n try:\n" +
+	uartFeed = "def _fc(n,s):\n from microbit import uart as u\n import micropython as M,gc\n gc.collect();b=bytearray(n);t=bytearray(%d);i=0;e=0\n M.kbd_intr(-1)\n try:\n" +
 		"  u.write(b'\\x06')\n  while e<n:\n   e=min(n,e+%d)\n   while i<e:\n    k=u.readinto(t,e-i)\n    if k:\n     for j in range(k):\n      b[i]=t[j];i+=1\n" +
 		"   u.write(b'\\x06')\n finally:\n  M.kbd_intr(3)\n if sum(b)!=s:\n  raise ValueError('code damaged on the way')\n return bytes(b)\n"
 )
