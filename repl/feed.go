@@ -13,116 +13,98 @@ import (
 // (a garbage collection while it stores the code) falls behind at any
 // pace. A lost byte is rarely harmless: it may still compile, as a
 // different name or number. So code longer than a board's receive buffer
-// is fed through a loader that acknowledges each piece and checks the sum
-// of what it got before running it, wherever the board has a way to read
-// its serial line from Python:
+// is fed through a loader, _fc, that acknowledges each piece, at most two
+// in flight, and checks the sum of what it got before the code runs. The
+// loader stays on the board, installed through execs short enough to fit
+// any receive buffer whole. It reads the serial line through what the
+// board has:
 //
-//   - sys.stdin.buffer (ESP8266 firmware before raw-paste, 1.14): the loader
-//     is sent with the code, two pieces of 128 bytes in flight (the
-//     ESP8266's buffer holds 256).
-//   - microbit.uart (the micro:bit, whose buffer holds 63 bytes): the
-//     loader stays on the board as _fc, installed in execs short enough to
-//     fit the buffer whole, and takes two pieces of 30 bytes in flight.
+//   - sys.stdin.buffer (ESP8266 firmware before raw-paste, 1.14): pieces
+//     of 128 bytes (its buffer holds 256);
+//   - microbit.uart (the micro:bit, whose buffer holds 63 bytes): pieces
+//     of 30 bytes.
 const (
-	// plainSafe is the longest code sent without a loader where one
-	// exists: with its Ctrl-D it fits the smallest receive buffer (the
+	// plainSafe is the longest code sent without the loader where there is
+	// one: with its Ctrl-D it fits the smallest receive buffer (the
 	// micro:bit's 63 bytes), whatever the board is doing.
 	plainSafe = 56
-	// stdinMin is the shortest code the ESP8266's loader takes: shorter
-	// code fits its 256-byte buffer.
-	stdinMin   = 192
-	stdinPiece = 128
-	uartPiece  = 30
-	feedAck    = 0x06
-	stdinFeed  = "import sys,micropython as M\nM.kbd_intr(-1)\nr=sys.stdin.buffer.read;w=sys.stdout.buffer.write;c=b''\nw(b'\\x06')\n" +
-		"while len(c)<%d:\n c+=r(min(%d,%d-len(c)));w(b'\\x06')\nM.kbd_intr(3)\ndel r,w,M\n" +
-		"if sum(c)!=%d:\n raise ValueError('code damaged on the way')\ntry:\n exec(c)\nfinally:\n del c\n"
-	// uartFeed reads n bytes of code, acknowledging each piece, and
-	// returns them if their sum is s. Ctrl-C is data while it reads. The
-	// micro:bit has neither memoryview nor slice assignment: the bytes go
-	// one by one into a buffer of the final size, since one grown piece by
-	// piece fragments its few KB of heap.
-	uartFeed = "def _fc(n,s):\n from microbit import uart as u\n import micropython as M,gc\n gc.collect();b=bytearray(n);t=bytearray(%d);i=0;e=0\n M.kbd_intr(-1)\n try:\n" +
-		"  u.write(b'\\x06')\n  while e<n:\n   e=min(n,e+%d)\n   while i<e:\n    k=u.readinto(t,e-i)\n    if k:\n     for j in range(k):\n      b[i]=t[j];i+=1\n" +
+	feedAck   = 0x06
+	// stdinFeed and uartFeed read n bytes of code, acknowledging each
+	// piece, and return them if their sum is s. Ctrl-C is data while they
+	// read. The micro:bit has neither memoryview nor slice assignment: the
+	// bytes go one by one into a buffer of the final size, since one grown
+	// piece by piece fragments its few KB of heap.
+	stdinFeed = "def _fc(n,s):\n import sys,micropython as M\n b=bytearray(n);m=memoryview(b);i=0;e=0\n" +
+		" r=sys.stdin.buffer.readinto;w=sys.stdout.buffer.write\n M.kbd_intr(-1)\n try:\n  w(b'\\x06')\n  while e<n:\n" +
+		"   e=min(n,e+%[1]d)\n   while i<e:\n    i+=r(m[i:e])\n   w(b'\\x06')\n finally:\n  M.kbd_intr(3)\n" +
+		" del m\n if sum(b)!=s:\n  raise ValueError('code damaged on the way')\n return bytes(b)\n"
+	uartFeed = "def _fc(n,s):\n from microbit import uart as u\n import micropython as M,gc\n gc.collect();b=bytearray(n);t=bytearray(%[1]d);i=0;e=0\n M.kbd_intr(-1)\n try:\n" +
+		"  u.write(b'\\x06')\n  while e<n:\n   e=min(n,e+%[1]d)\n   while i<e:\n    k=u.readinto(t,e-i)\n    if k:\n     for j in range(k):\n      b[i]=t[j];i+=1\n" +
 		"   u.write(b'\\x06')\n finally:\n  M.kbd_intr(3)\n if sum(b)!=s:\n  raise ValueError('code damaged on the way')\n return bytes(b)\n"
 )
 
-// feeder says how a board can be fed code: 0 not yet known, and then one
-// of these.
-const (
-	feedNone = iota + 1
-	feedStdin
-	feedUART
-)
+// feeders are the loaders, in the order the board is asked about them.
+var feeders = []struct {
+	probe string // prints True where the loader can run; short enough to need none
+	src   string // the loader's source, with the piece size to fill in
+	piece int
+}{
+	{"import sys\nprint(hasattr(sys.stdin,'buffer'))", stdinFeed, 128},
+	{"from microbit import uart\nprint(True)", uartFeed, 30},
+}
 
 // sendFed sends code through the board's loader; used is false when the
-// board has none for code of this length.
+// board has none.
 func (c *Conn) sendFed(ctx context.Context, code []byte) (used bool, err error) {
 	if err := c.learnFeeder(ctx); err != nil {
 		return false, err
 	}
+	if c.feeder < 0 {
+		return false, nil
+	}
+	feeder := feeders[c.feeder-1]
 	sum := 0
 	for _, b := range code {
 		sum += int(b)
 	}
-	switch c.feeder {
-	case feedStdin:
-		if len(code) <= stdinMin {
-			return false, nil
-		}
-		if err := c.sendPlain(ctx, []byte(fmt.Sprintf(stdinFeed, len(code), stdinPiece, len(code), sum))); err != nil {
-			return true, err
-		}
-		return true, c.stream(ctx, code, stdinPiece)
-	case feedUART:
-		call := fmt.Appendf(nil, "exec(_fc(%d,%d))", len(code), sum)
-		for attempt := 0; ; attempt++ {
-			if !c.fedReady {
-				if err := c.installUARTFeed(ctx); err != nil {
-					return true, err
-				}
-			}
-			if err := c.sendPlain(ctx, call); err != nil {
+	call := fmt.Appendf(nil, "exec(_fc(%d,%d))", len(code), sum)
+	for attempt := 0; ; attempt++ {
+		if !c.fedReady {
+			if err := c.installFeed(ctx, fmt.Sprintf(feeder.src, feeder.piece)); err != nil {
 				return true, err
 			}
-			err := c.stream(ctx, code, uartPiece)
-			var pe *PyError
-			if attempt == 0 && errors.As(err, &pe) && pe.Type == "NameError" && strings.Contains(pe.Message, "_fc") {
-				// Something removed the loader since it was installed.
-				c.fedReady = false
-				continue
-			}
+		}
+		if err := c.sendPlain(ctx, call); err != nil {
 			return true, err
 		}
+		err := c.stream(ctx, code, feeder.piece)
+		var pe *PyError
+		if attempt == 0 && errors.As(err, &pe) && pe.Type == "NameError" && strings.Contains(pe.Message, "_fc") {
+			// Something removed the loader since it was installed.
+			c.fedReady = false
+			continue
+		}
+		return true, err
 	}
-	return false, nil
 }
 
-// learnFeeder asks the board once which loader it can run. The probes are
-// short enough to need none.
+// learnFeeder asks the board once which loader it can run.
 func (c *Conn) learnFeeder(ctx context.Context) error {
 	if c.feeder != 0 {
 		return nil
 	}
-	probes := []struct {
-		code   string
-		feeder int
-	}{
-		{"import sys\nprint(hasattr(sys.stdin,'buffer'))", feedStdin},
-		{"from microbit import uart\nprint(True)", feedUART},
-	}
-	for _, p := range probes {
-		out, err := c.execPlain(ctx, p.code)
+	for i, f := range feeders {
+		out, err := c.execPlain(ctx, f.probe)
 		var pe *PyError
 		if err != nil && !errors.As(err, &pe) {
 			return fmt.Errorf("repl: asking how to feed the board code: %w", err)
 		}
 		if err == nil && strings.TrimSpace(string(out)) == "True" {
-			c.feeder = p.feeder
+			c.feeder = i + 1
 			return nil
 		}
 	}
-	c.feeder = feedNone
+	c.feeder = -1
 	return nil
 }
 
@@ -136,10 +118,9 @@ func (c *Conn) execPlain(ctx context.Context, code string) ([]byte, error) {
 	return r.Wait(ctx)
 }
 
-// installUARTFeed defines _fc on the board through execs of at most
+// installFeed defines the loader on the board through execs of at most
 // plainSafe bytes, each adding a piece of its source to a string.
-func (c *Conn) installUARTFeed(ctx context.Context) error {
-	src := fmt.Sprintf(uartFeed, uartPiece, uartPiece)
+func (c *Conn) installFeed(ctx context.Context, src string) error {
 	first := true
 	for len(src) > 0 {
 		prefix := "_s+='"

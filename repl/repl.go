@@ -84,8 +84,9 @@ type Conn struct {
 	busy    bool // inside Prepare
 	// rawPaste: 0 not yet known, 1 supported, -1 not supported.
 	rawPaste int
-	// feeder is how long code reaches the board (feed.go); fedReady says
-	// the board holds the micro:bit's loader.
+	// feeder is how long code reaches the board (feed.go): 0 not yet
+	// known, -1 no loader, else 1 + its index in feeders. fedReady says
+	// the board holds the loader.
 	feeder   int
 	fedReady bool
 	execs    int64
