@@ -85,11 +85,11 @@ def _cp(a,b):
   f.close();g.close()
 `
 
-// flatChunk is an upload piece for _wu: two in flight fit the
+// flatChunk is an upload piece, as _wu reads them: two in flight fit the
 // micro:bit's 63-byte receive buffer.
 const flatChunk = 30
 
-// flatFrame is the most data one _x frame carries.
+// flatFrame is the most data one _x frame carries (its reads of 64 bytes).
 const flatFrame = 64
 
 // flatName returns the file name a path names on a flat filesystem.
