@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -233,20 +234,27 @@ func FuzzParseError(f *testing.F) {
 
 // FuzzReply feeds arbitrary bytes as the board's reply to an exec: the conn
 // must return (an error or output) without panicking and within its context.
+// Long code goes through the loader's probes and acknowledgements first.
 func FuzzReply(f *testing.F) {
-	f.Add([]byte("42\r\n\x04\x04>"))
-	f.Add([]byte("\x04Traceback\r\nOSError: 2\r\n\x04>"))
-	f.Add([]byte("R\x01\x80\x00\x01"))
-	f.Add([]byte("MicroPython v1.27\r\n>>> "))
-	f.Add([]byte{0x04, 0x04, 0x04})
-	f.Fuzz(func(t *testing.T, reply []byte) {
+	f.Add([]byte("42\r\n\x04\x04>"), false)
+	f.Add([]byte("\x04Traceback\r\nOSError: 2\r\n\x04>"), false)
+	f.Add([]byte("R\x01\x80\x00\x01"), false)
+	f.Add([]byte("MicroPython v1.27\r\n>>> "), false)
+	f.Add([]byte{0x04, 0x04, 0x04}, false)
+	f.Add([]byte("True\r\n\x04\x04>"), true)
+	f.Add([]byte("\x06\x06\x06\x04\x04>"), true)
+	f.Fuzz(func(t *testing.T, reply []byte, long bool) {
 		port := &scriptedPort{}
 		port.onWrite = boardLike(string(reply))
 		c := New(port, Options{PiecePause: time.Microsecond})
 		ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 		defer cancel()
+		code := "x"
+		if long {
+			code = strings.Repeat("x=1\n", 50)
+		}
 		start := time.Now()
-		_, _ = c.Exec(ctx, "x")
+		_, _ = c.Exec(ctx, code)
 		if d := time.Since(start); d > 5*time.Second {
 			t.Errorf("Exec took %v with a 300ms context", d)
 		}
