@@ -170,12 +170,17 @@ func (l *Link) disconnect(ctx context.Context, why string) {
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	held := fsys.acquireUntil(actx) == nil
-	if err := conn.Close(); err != nil && ctx.Err() == nil {
-		l.log.Debug("closing the serial port", "err", err)
-	}
-	if held {
+	var err error
+	if fsys.acquireUntil(actx) == nil {
+		err = conn.Close()
 		fsys.release()
+	} else {
+		// An exchange still holds the conn: only the port may be
+		// touched, and closing it ends that exchange.
+		err = conn.ClosePort()
+	}
+	if err != nil && ctx.Err() == nil {
+		l.log.Debug("closing the serial port", "err", err)
 	}
 	if ctx.Err() == nil {
 		l.log.Warn("board disconnected: waiting for it to come back", "why", why)

@@ -158,6 +158,17 @@ func (c *Conn) Close() error {
 	return nil
 }
 
+// ClosePort closes the port and says nothing to the board. Unlike the
+// rest of Conn it may be called while another goroutine uses the conn,
+// whose calls then fail with ErrDisconnected: it is how a caller that
+// cannot get the conn back from a stuck exchange lets go of the device.
+func (c *Conn) ClosePort() error {
+	if cl, ok := c.port.(io.Closer); ok {
+		return cl.Close()
+	}
+	return nil
+}
+
 // Interrupt stops whatever the board runs (Ctrl-C twice, with a pause, since
 // a program may catch the first) and leaves the conn to re-enter raw mode.
 func (c *Conn) Interrupt(ctx context.Context) error {
