@@ -352,11 +352,19 @@ func TestSessionsTakeTurns(t *testing.T) {
 	if err := slow.Mkdir(ctx, sdir); err != nil {
 		t.Fatal(err)
 	}
-	go slow.WriteFile(ctx, sdir+"/x", bytes.NewReader(random(8*1024)), 8*1024)
+	wctx, cancel := context.WithCancel(ctx)
+	written := make(chan struct{})
+	go func() {
+		defer close(written)
+		slow.WriteFile(wctx, sdir+"/x", bytes.NewReader(random(4*1024)), 4*1024)
+	}()
 	time.Sleep(500 * time.Millisecond)
 	if _, err := slow.List(ctx, sdir); !errors.Is(err, boardfs.ErrBusy) {
 		t.Errorf("List while the board is held past BusyWait: %v, want ErrBusy", err)
 	}
+	// The upload must be over before the cleanup closes its conn.
+	cancel()
+	<-written
 }
 
 // FuzzPyStrOnBoard sends names through pyStr to a real board and back
