@@ -24,6 +24,7 @@ import (
 	"log/slog"
 	"path"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -241,26 +242,37 @@ func (f *FS) acquire(ctx context.Context) error {
 func (f *FS) release() { <-f.board }
 
 // Prepare defines the helpers on the board; give it to repl.Options.Prepare
-// so a reset board gets them again.
+// so a reset board gets them again. repl asks for it after every entry to
+// raw mode, most of them after an interrupted exchange (a client that
+// aborts a download) on a board that still holds the helpers: _fb, set
+// last, names the helpers' version, and a board that has it is left alone.
 func Prepare(ctx context.Context, c *repl.Conn) error {
 	// Boards without binary stdin (the micro:bit) get the small flat
 	// helpers: the full set would not fit in their heap.
-	out, err := c.Exec(ctx, "import sys\nprint(hasattr(sys,'stdin') and hasattr(sys.stdin,'buffer'))\ntry:\n import deflate\n print('deflate')\nexcept ImportError:\n pass")
+	out, err := c.Exec(ctx, "import sys\nprint(hasattr(sys,'stdin') and hasattr(sys.stdin,'buffer'))\ntry:\n import deflate\n print('deflate')\nexcept ImportError:\n pass\ntry:\n print(_fb)\nexcept NameError:\n pass")
 	if err != nil {
 		return fmt.Errorf("boardfs: install helpers: %w", err)
 	}
 	parts := []string{helpers + deltaHelpers}
-	switch fields := strings.Fields(string(out)); {
+	fields := strings.Fields(string(out))
+	switch {
 	case len(fields) == 0 || fields[0] != "True":
 		// The micro:bit compiles in a few KB: a few functions at a time.
 		parts = splitDefs(flatHelpers, 400)
-	case len(fields) > 1 && fields[1] == "deflate":
+	case slices.Contains(fields, "deflate"):
 		parts[0] += zHelpers
+	}
+	version := fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(strings.Join(parts, ""))))
+	if slices.Contains(fields, version) {
+		return nil
 	}
 	for _, code := range parts {
 		if _, err := c.Exec(ctx, code); err != nil {
 			return fmt.Errorf("boardfs: install helpers: %w", err)
 		}
+	}
+	if _, err := c.Exec(ctx, "_fb='"+version+"'"); err != nil {
+		return fmt.Errorf("boardfs: install helpers: %w", err)
 	}
 	return nil
 }

@@ -600,6 +600,59 @@ func TestFlippedBitOnMicrobit(t *testing.T) {
 	}
 }
 
+// TestHelpersStay: after an exchange cut short (the conn interrupts the
+// board and enters raw mode again) the board still holds the helpers, and
+// only the check that it does crosses the line again, on every profile.
+func TestHelpersStay(t *testing.T) {
+	for _, p := range boardtest.Profiles {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{Baud: 115200})
+			conn, err := repl.Open(context.Background(), b.Device, 115200, repl.Options{Prepare: boardfs.Prepare})
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(func() { conn.Close() })
+			ctx := ctxFor(t, time.Minute)
+			f, err := boardfs.New(ctx, conn, boardfs.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			listing := func() int64 {
+				before := f.Stats().Sent
+				if _, err := f.List(ctx, "/"); err != nil {
+					t.Fatal(err)
+				}
+				return f.Stats().Sent - before
+			}
+			plain := listing()
+			if err := conn.Interrupt(ctx); err != nil {
+				t.Fatal(err)
+			}
+			again := listing()
+			// Entering raw mode and asking for _fb cost a few hundred bytes;
+			// the helpers are KBs.
+			if again-plain > 400 {
+				t.Errorf("a listing sent %d bytes, and %d after an interrupt: the helpers went again", plain, again)
+			}
+			t.Logf("listing: %d bytes; after an interrupt: %d", plain, again)
+			b.Reset()
+			time.Sleep(500 * time.Millisecond) // the board boots
+			var afterReset int64
+			for range 2 { // the first may meet the reset
+				before := f.Stats().Sent
+				if _, err = f.List(ctx, "/"); err == nil {
+					afterReset = f.Stats().Sent - before
+					break
+				}
+			}
+			if err != nil || afterReset-plain < 400 {
+				t.Errorf("after a reset a listing sent %d bytes (%v): want the helpers installed again", afterReset, err)
+			}
+		})
+	}
+}
+
 // TestHelpersComeBack: a board reset wipes the helpers; with
 // boardfs.Prepare given to repl, the next operation finds them again.
 func TestHelpersComeBack(t *testing.T) {
