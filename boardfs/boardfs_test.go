@@ -33,6 +33,13 @@ func start(t testing.TB, p boardtest.Profile, opts boardtest.Options) (*boardfs.
 
 func startWith(t testing.TB, p boardtest.Profile, opts boardtest.Options, opts2 boardfs.Options) (*boardfs.FS, *boardtest.Board, string) {
 	t.Helper()
+	f, _, b, dir := startConn(t, p, opts, opts2)
+	return f, b, dir
+}
+
+// startConn is startWith that also returns the conn underneath.
+func startConn(t testing.TB, p boardtest.Profile, opts boardtest.Options, opts2 boardfs.Options) (*boardfs.FS, *repl.Conn, *boardtest.Board, string) {
+	t.Helper()
 	b := boardtest.Start(t, p, opts)
 	conn, err := repl.Open(context.Background(), b.Device, 115200, repl.Options{Prepare: boardfs.Prepare})
 	if err != nil {
@@ -53,7 +60,7 @@ func startWith(t testing.TB, p boardtest.Profile, opts boardtest.Options, opts2 
 	if p == boardtest.Pyboard {
 		base = "/flash/"
 	}
-	return f, b, base + "t"
+	return f, conn, b, base + "t"
 }
 
 func ctxFor(t testing.TB, d time.Duration) context.Context {
@@ -607,17 +614,8 @@ func TestHelpersStay(t *testing.T) {
 	for _, p := range boardtest.Profiles {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
-			b := boardtest.Start(t, p, boardtest.Options{Baud: 115200})
-			conn, err := repl.Open(context.Background(), b.Device, 115200, repl.Options{Prepare: boardfs.Prepare})
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(func() { conn.Close() })
+			f, conn, b, _ := startConn(t, p, boardtest.Options{Baud: 115200}, boardfs.Options{})
 			ctx := ctxFor(t, time.Minute)
-			f, err := boardfs.New(ctx, conn, boardfs.Options{})
-			if err != nil {
-				t.Fatal(err)
-			}
 			listing := func() int64 {
 				before := f.Stats().Sent
 				if _, err := f.List(ctx, "/"); err != nil {
@@ -639,6 +637,7 @@ func TestHelpersStay(t *testing.T) {
 			b.Reset()
 			time.Sleep(500 * time.Millisecond) // the board boots
 			var afterReset int64
+			var err error
 			for range 2 { // the first may meet the reset
 				before := f.Stats().Sent
 				if _, err = f.List(ctx, "/"); err == nil {
