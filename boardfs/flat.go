@@ -89,9 +89,6 @@ def _cp(a,b):
 // micro:bit's 63-byte receive buffer.
 const flatChunk = 30
 
-// flatFrame is the most data one _x frame carries (its reads of 64 bytes).
-const flatFrame = 64
-
 // flatName returns the file name a path names on a flat filesystem.
 func flatName(p string) (string, error) {
 	name := strings.TrimPrefix(p, "/")

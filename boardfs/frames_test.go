@@ -8,6 +8,10 @@ import (
 	"testing"
 )
 
+// flatFrame is the most data one of the micro:bit's _x frames carries (its
+// reads of 64 bytes).
+const flatFrame = 64
+
 // encodeFrames is what the board's _r helper sends for data (the
 // micro:bit's _x with checkSum).
 func encodeFrames(data []byte, check frameCheck) []byte {
