@@ -187,16 +187,6 @@ func (l *Link) disconnect(ctx context.Context, why string) {
 	}
 }
 
-// acquireUntil waits for the board for as long as ctx allows.
-func (f *FS) acquireUntil(ctx context.Context) error {
-	select {
-	case f.board <- struct{}{}:
-		return nil
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-}
-
 // sweepCode removes upload temporaries (the names uploadTemp matches)
 // everywhere on the board and prints each one's name in hex.
 const sweepCode = `def _sw(d):

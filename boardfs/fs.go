@@ -1,0 +1,106 @@
+package boardfs
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/ftpbridge/ftpbridge/repl"
+)
+
+// Errors beyond io/fs's ErrNotExist, ErrExist and ErrPermission.
+var (
+	ErrBadName      = errors.New("boardfs: name the board cannot hold")
+	ErrNotEmpty     = errors.New("boardfs: directory not empty")
+	ErrNotSupported = errors.New("boardfs: not supported by this board")
+	ErrProtocol     = errors.New("boardfs: unexpected reply from the board")
+	ErrCorrupt      = errors.New("boardfs: data changed on the way")
+	ErrBusy         = errors.New("boardfs: board busy")
+	ErrNoSpace      = errors.New("boardfs: no space left on the board")
+	// ErrNotConnected: the board is unplugged; a Link is waiting for it
+	// to come back.
+	ErrNotConnected = errors.New("boardfs: board not connected")
+)
+
+// Entry is a file or directory on the board.
+type Entry struct {
+	Name    string
+	IsDir   bool
+	Size    int64
+	ModTime time.Time
+}
+
+// Options tune an FS. The zero value works.
+type Options struct {
+	Logger *slog.Logger
+	// Clock, if set, is the time New gives the board when its clock is
+	// more than a minute off (unset boards start at 2000-01-01), through
+	// machine.RTC, in UTC: files written through the bridge then get true
+	// times. Nil leaves the board's clock alone.
+	Clock func() time.Time
+	// Name tells this board's copies in the Cache from another's when the
+	// board has no machine.unique_id (the port it is on, say).
+	Name string
+	// Cache, if set, keeps copies of the files moved, so that downloads
+	// move only what changed since.
+	Cache Cache
+	// BusyWait is how long an operation waits for the board while other
+	// operations hold it before it gives up with ErrBusy (default 5 s).
+	BusyWait time.Duration
+}
+
+// FS is a board's filesystem. It is safe for concurrent use: operations
+// take turns on the board, in the order they asked, and long transfers give
+// the board up between segments.
+type FS struct {
+	conn  *repl.Conn
+	info  repl.Info
+	epoch time.Time
+	opts  Options
+	log   *slog.Logger
+	board chan struct{} // holds a token while an operation uses the board
+	flat  bool          // the micro:bit's filesystem: no directories, text only
+}
+
+// New detects what the board can do and installs the helpers. Make conn with
+// repl.Options{Prepare: boardfs.Prepare} so a reset board gets them again.
+func New(ctx context.Context, conn *repl.Conn, opts Options) (*FS, error) {
+	info, err := conn.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("boardfs: %w", err)
+	}
+	if opts.BusyWait <= 0 {
+		opts.BusyWait = 5 * time.Second
+	}
+	log := opts.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	f := &FS{conn: conn, info: info, epoch: time.Date(info.Epoch, 1, 1, 0, 0, 0, 0, time.UTC),
+		opts: opts, log: log, board: make(chan struct{}, 1), flat: !info.StdinBuffer || !info.StdoutBuffer}
+	if err := Prepare(ctx, conn); err != nil {
+		return nil, err
+	}
+	if opts.Clock != nil {
+		if err := f.setClock(ctx, opts.Clock()); err != nil {
+			return nil, err
+		}
+	}
+	return f, nil
+}
+
+// Stats returns the traffic of the conn underneath.
+func (f *FS) Stats() repl.Stats { return f.conn.Stats() }
+
+// Board says what the board is.
+func (f *FS) Board() repl.Info { return f.info }
+
+func (f *FS) entry(name, fields string) (Entry, error) {
+	var isDir, size, mtime int64
+	if _, err := fmt.Sscan(fields, &isDir, &size, &mtime); err != nil {
+		return Entry{}, fmt.Errorf("%w: %q", ErrProtocol, fields)
+	}
+	return Entry{Name: name, IsDir: isDir == 1, Size: size, ModTime: f.epoch.Add(time.Duration(mtime) * time.Second)}, nil
+}

@@ -1,0 +1,318 @@
+package boardfs
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"io/fs"
+	"path"
+	"regexp"
+	"strconv"
+	"time"
+)
+
+// chunk is the most file data a helper holds in board memory at once. Writes
+// also keep two chunks in flight at most: 256 bytes, the ESP8266's UART
+// receive buffer, so nothing is lost while the board writes to flash.
+const chunk = 128
+
+// ack is what the upload helper sends for each chunk it stored; nak says a
+// write failed (the helper then reads and drops the rest of the data, so
+// none of it reaches the REPL as code).
+const (
+	ack = 0x06
+	nak = 0x15
+)
+
+// uploadTemp matches the temporary names Create gives uploads in flight.
+var uploadTemp = regexp.MustCompile(`^(\..*\.[0-9a-f]{8}\.ftpbridge|\.ftpbridge-[0-9a-f]{8})$`)
+
+func isUploadTemp(name string) bool { return uploadTemp.MatchString(name) }
+
+// Upload is a file being written. Create's uploads go to a temporary file
+// beside the target and replace it only on Commit, so the old file stays
+// whole until the new one is complete and checked.
+type Upload struct {
+	f         *FS
+	p, tmp    string
+	appending bool
+	base      int64 // the target's size before an append
+	buf       []byte
+	written   int64 // bytes sent to the board
+	hash      hash.Hash
+	started   bool // the board has the temporary file
+	done      bool
+	err       error      // a failed segment: the upload cannot be committed
+	copy      []byte     // what was sent, for the cache; nil: not kept
+	byteSum   int64      // the sum of the bytes sent: the micro:bit's check
+	probed    bool       // the board was asked for the old file's sums
+	old       *blockSums // the target's sums before the upload; nil: none
+}
+
+// Create starts an upload that replaces p when committed.
+func (f *FS) Create(ctx context.Context, p string) (*Upload, error) {
+	if err := checkPath(p); err != nil {
+		return nil, err
+	}
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	tmp := path.Join(path.Dir(p), "."+path.Base(p)+"."+hex.EncodeToString(rnd[:])+".ftpbridge")
+	if f.flat {
+		if _, err := flatName(p); err != nil {
+			return nil, err
+		}
+		tmp = "/.ftpbridge-" + hex.EncodeToString(rnd[:])
+	}
+	u := &Upload{f: f, p: p, tmp: tmp, hash: sha256.New()}
+	if f.canDelta() {
+		u.copy = []byte{}
+	}
+	return u, nil
+}
+
+// Append starts an upload that adds to p (creating it if absent). Appends
+// are written in place, so a failed one leaves part of its data.
+func (f *FS) Append(ctx context.Context, p string) (*Upload, error) {
+	if err := checkPath(p); err != nil {
+		return nil, err
+	}
+	if f.flat {
+		return nil, fmt.Errorf("boardfs: append %q: %w (files open only for writing anew)", p, ErrNotSupported)
+	}
+	u := &Upload{f: f, p: p, tmp: p, appending: true, started: true, hash: sha256.New()}
+	e, err := f.Stat(ctx, p)
+	switch {
+	case err == nil:
+		u.base = e.Size
+	case errors.Is(err, fs.ErrNotExist):
+	default:
+		return nil, err
+	}
+	return u, nil
+}
+
+// Write buffers data and sends it to the board a segment at a time.
+func (u *Upload) Write(p []byte) (int, error) {
+	if u.done {
+		return 0, errors.New("boardfs: write to a finished upload")
+	}
+	if u.err != nil {
+		return 0, u.err
+	}
+	u.buf = append(u.buf, p...)
+	for len(u.buf) >= segment {
+		if err := u.flush(context.Background(), segment); err != nil {
+			return 0, err
+		}
+	}
+	return len(p), nil
+}
+
+func (u *Upload) flush(ctx context.Context, n int) error {
+	sctx, cancel := context.WithTimeout(ctx, segmentTimeout)
+	defer cancel()
+	if n == segment && !u.probed {
+		// A file of a segment or more may be one the board holds in part
+		// already (an edited script uploaded again).
+		u.probed = true
+		u.old = u.f.oldSums(sctx, u)
+	}
+	var err error
+	if u.old != nil && u.old.matches(u.written, u.buf[:n]) {
+		err = u.f.copyOld(sctx, u, n)
+	} else {
+		err = u.f.send(sctx, u.tmp, u.buf[:n], u.started)
+	}
+	if err != nil {
+		u.err = err
+		return err
+	}
+	u.hash.Write(u.buf[:n])
+	if u.f.flat {
+		for _, c := range u.buf[:n] {
+			u.byteSum += int64(c)
+		}
+	}
+	if u.copy != nil {
+		u.copy = append(u.copy, u.buf[:n]...)
+		if len(u.copy) > maxCached {
+			u.copy = nil
+		}
+	}
+	u.written += int64(n)
+	u.started = true
+	u.buf = u.buf[n:]
+	return nil
+}
+
+// Commit sends what is left, checks the file on the board (size, and
+// SHA-256 where the board has hashlib) and puts it in place.
+func (u *Upload) Commit(ctx context.Context) error {
+	if u.done {
+		return errors.New("boardfs: upload already finished")
+	}
+	if u.err == nil && (len(u.buf) > 0 || !u.started) {
+		u.flush(ctx, len(u.buf))
+	}
+	err := u.err
+	if err == nil && u.f.flat {
+		err = u.f.flatClose(ctx, u.tmp)
+	}
+	if err == nil && !u.appending {
+		err = u.f.verify(ctx, u.tmp, u.written, u.hash.Sum(nil))
+		if err == nil && u.f.flat {
+			err = u.f.flatVerify(ctx, u.tmp, u.byteSum)
+		}
+		if err == nil {
+			err = u.f.Rename(ctx, u.tmp, u.p)
+		}
+	} else if err == nil {
+		var e Entry
+		if e, err = u.f.Stat(ctx, u.p); err == nil && e.Size != u.base+u.written {
+			err = fmt.Errorf("%w: %d bytes on the board, want %d", ErrCorrupt, e.Size, u.base+u.written)
+		}
+	}
+	if err != nil {
+		u.Abort(ctx)
+		return fmt.Errorf("boardfs: write %q: %w", u.p, err)
+	}
+	u.done = true
+	if u.copy != nil {
+		u.f.keep(u.p, u.copy)
+	}
+	if u.appending {
+		u.f.forget(u.p)
+	}
+	return nil
+}
+
+// Abort gives up the upload and removes its temporary file; the target
+// stays as it was.
+func (u *Upload) Abort(ctx context.Context) error {
+	if u.done {
+		return nil
+	}
+	u.done = true
+	if u.appending || !u.started {
+		return nil
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if u.f.flat {
+		u.f.flatClose(actx, u.tmp)
+	}
+	if err := u.f.Remove(actx, u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		return err
+	}
+	return nil
+}
+
+// Close aborts the upload unless it was committed.
+func (u *Upload) Close() error { return u.Abort(context.Background()) }
+
+// WriteFile stores size bytes from r as p, atomically.
+func (f *FS) WriteFile(ctx context.Context, p string, r io.Reader, size int64) error {
+	u, err := f.Create(ctx, p)
+	if err != nil {
+		return err
+	}
+	defer u.Close()
+	if n, err := io.Copy(u, io.LimitReader(r, size)); err != nil || n != size {
+		if err == nil {
+			err = io.ErrUnexpectedEOF
+		}
+		return fmt.Errorf("boardfs: write %q: reading the data: %w", p, err)
+	}
+	return u.Commit(ctx)
+}
+
+// send appends data to the file at p (creating it unless appending), in
+// one exec, holding the board.
+func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) error {
+	if f.flat && !appending {
+		if err := f.flatOpen(ctx, p); err != nil {
+			return err
+		}
+	}
+	if err := f.acquire(ctx); err != nil {
+		return fmt.Errorf("boardfs: upload %q: %w", p, err)
+	}
+	defer f.release()
+	mode := "0"
+	if appending {
+		mode = "1"
+	}
+	call, piece := "_w("+pyStr(p)+","+strconv.Itoa(len(data))+","+mode+")", chunk
+	if f.flat {
+		call, piece = "_wu("+flatVar(p)+","+strconv.Itoa(len(data))+")", flatChunk
+	} else if z, wbits := f.deflated(data); z != nil {
+		// The board inflates into the file: fewer bytes on the wire.
+		call = "_wz(" + pyStr(p) + "," + strconv.Itoa(len(z)) + "," + mode + "," + strconv.Itoa(wbits) + ")"
+		data = z
+	}
+	run, err := f.conn.Start(ctx, call)
+	if err != nil {
+		return f.wrap("upload", p, err)
+	}
+	// Not a byte of data goes out before the helper says it has the file
+	// open and interrupts off: if open fails, data sent after the traceback
+	// would reach the raw REPL as code.
+	reply := make([]byte, 1)
+	if _, err := io.ReadFull(run, reply); err != nil {
+		return f.finish(ctx, run, "upload", p, err)
+	}
+	if reply[0] != ack {
+		run.Unread(reply)
+		return f.finish(ctx, run, "upload", p, fmt.Errorf("%w: %q instead of ready", ErrProtocol, reply))
+	}
+	size := len(data)
+	sent, acked := 0, 0
+	for acked*piece < size {
+		// Keep at most two pieces in flight.
+		for sent < size && sent-acked*piece < 2*piece {
+			n := min(piece, size-sent)
+			if _, err := run.Write(data[sent : sent+n]); err != nil {
+				return f.finish(ctx, run, "upload", p, err)
+			}
+			sent += n
+		}
+		if _, err := io.ReadFull(run, reply); err != nil {
+			return f.finish(ctx, run, "upload", p, err)
+		}
+		switch reply[0] {
+		case ack, nak:
+			acked++
+		default:
+			run.Unread(reply)
+			return f.finish(ctx, run, "upload", p, fmt.Errorf("%w: %q instead of an acknowledgement", ErrProtocol, reply))
+		}
+	}
+	return f.finish(ctx, run, "upload", p, nil)
+}
+
+func (f *FS) verify(ctx context.Context, tmp string, size int64, sum []byte) error {
+	e, err := f.Stat(ctx, tmp)
+	if err != nil {
+		return err
+	}
+	if e.Size != size {
+		return fmt.Errorf("%w: %d bytes on the board, %d sent", ErrCorrupt, e.Size, size)
+	}
+	if !f.info.SHA256 {
+		return nil
+	}
+	got, err := f.Hash(ctx, tmp)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(got, sum) {
+		return fmt.Errorf("%w: SHA-256 on the board %x, sent %x", ErrCorrupt, got, sum)
+	}
+	return nil
+}
