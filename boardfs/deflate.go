@@ -15,55 +15,6 @@ import (
 // reach back beyond the segment: its size sets the window (wbits), and the
 // board's heap holds a segment, its compressed form and the window.
 
-// zHelpers join the helpers on boards with deflate. _z reads a segment and
-// sends it as 'Z' and the deflated bytes in frames, or as 'P' and the
-// plain bytes when deflating saves nothing (already compressed data). _wz
-// receives a deflated segment with _w's acknowledgements, then inflates it
-// into the file.
-const zHelpers = `def _zc(d):
- import deflate,io
- b=io.BytesIO();z=deflate.DeflateIO(b,deflate.RAW,13);z.write(d);z.close()
- return b.getvalue()
-def _z(p,o,n):
- f=open(p,'rb')
- try:
-  f.seek(o);d=f.read(n)
- finally:
-  f.close()
- c=_zc(d);w=sys.stdout.buffer.write
- if len(c)<len(d):
-  w(b'Z');d=c
- else:
-  w(b'P')
- c=None;m=memoryview(d);t=0
- while t<len(m):
-  k=min(len(m)-t,1000);w(bytes((k>>8,k&255)));w(m[t:t+k]);w(_c(m[t:t+k]).to_bytes(4,'big'));t+=k
- w(b'\0\0');w(t.to_bytes(4,'big'))
-def _wz(p,n,a,wb):
- import micropython,deflate,io
- f=open(p,'ab' if a else 'wb')
- try:
-  b=bytearray(n);m=memoryview(b);r=sys.stdin.buffer.readinto;w=sys.stdout.buffer.write;g=0
-  micropython.kbd_intr(-1)
-  try:
-   w(b'\x06')
-   while g<n:
-    h=min(n,g+128)
-    while g<h:
-     g+=r(m[g:h])
-    w(b'\x06')
-  finally:
-   micropython.kbd_intr(3)
-  z=deflate.DeflateIO(io.BytesIO(b),deflate.RAW,wb);m=memoryview(bytearray(512))
-  while 1:
-   k=z.readinto(m)
-   if not k:
-    break
-   f.write(m[:k])
- finally:
-  f.close()
-`
-
 // zSegment is how much of a file one compressed download exec reads: the
 // board deflates it with an 8 KB window (wbits 13 in _z).
 const zSegment = 8 * 1024

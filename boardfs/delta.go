@@ -33,41 +33,6 @@ const deltaBlock = 1024
 // maxCached is the largest file kept: a copy is assembled in memory.
 const maxCached = 4 << 20
 
-// deltaHelpers join the helpers on boards with binary stdout. _bs prints
-// the CRC-32 of each block of p in hex, then its size and, when asked (s),
-// its SHA-256 ('-' otherwise), in one pass over the file. _ca appends n bytes of a from offset o to b (creating
-// b unless s): a segment of an upload the board already holds.
-const deltaHelpers = `def _bs(p,b,s):
- h=None
- if s:
-  import hashlib
-  h=hashlib.sha256()
- m=memoryview(bytearray(b));w=sys.stdout.write;n=0
- f=open(p,'rb')
- try:
-  while 1:
-   k=f.readinto(m)
-   if not k:
-    break
-   w('%08x'%(_c(m[:k])&0xffffffff));n+=k
-   if h:
-    h.update(m[:k])
- finally:
-  f.close()
- print('',n,''.join(['%02x'%c for c in h.digest()]) if h else '-')
-def _ca(a,b,o,n,s):
- f=open(a,'rb');g=open(b,'ab' if s else 'wb');m=memoryview(bytearray(512))
- try:
-  f.seek(o)
-  while n:
-   k=f.readinto(m[:min(n,512)])
-   if not k:
-    raise OSError(5)
-   g.write(m[:k]);n-=k
- finally:
-  f.close();g.close()
-`
-
 // canDelta reports whether downloads may use the cache: the board must
 // hash (SHA-256) and checksum (CRC-32) in C.
 func (f *FS) canDelta() bool {

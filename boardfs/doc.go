@@ -9,7 +9,10 @@
 //
 // Where things are:
 //   - fs.go: FS, New, Options, Entry and the errors.
-//   - helpers.go: the Python helpers and Prepare, which installs them.
+//   - py/*.py: the Python that runs on the board, readable, one file per
+//     concern; python.go embeds it and minify.go shrinks it for the wire.
+//   - helpers.go: which helpers a board gets, and Prepare, which installs
+//     them.
 //   - lock.go: the board lock operations take turns on.
 //   - seal.go: running one helper call: sealed replies, asking again,
 //     mapping the board's exceptions to errors.

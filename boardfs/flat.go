@@ -10,80 +10,8 @@ import (
 	"strings"
 )
 
-// The micro:bit's MicroPython 1.9.2 has a flat filesystem: os has only
-// listdir, remove, size and uname; files open as 'r', 'rb', 'w' or 'wb' and
-// cannot seek; str has no encode; there is no sys.stdin.buffer, hashlib or
-// binascii, and about 9 KB of heap. Data moves raw through microbit.uart,
-// which is the same serial line: _x sends frames as _r does, each checked
-// by the sum of its bytes, and _wu reads an upload in acknowledged pieces
-// of 30 bytes, two in flight, since the board's receive buffer holds 63.
-const flatHelpers = `import os
-def _h(s):
- return ''.join(['%02x'%c for c in bytes(s,'utf8')])
-def _l():
- c=0
- for n in os.listdir():
-  s='%s 0 %d 0'%(_h(n),os.size(n))
-  print(s);c+=sum(bytes(s,'utf8'))
- print('~%d'%c)
-def _t(n):
- try:
-  s='0 %d 0'%os.size(n)
- except OSError:
-  s='-'
- print(s+'~%d'%sum(bytes(s,'utf8')))
-def _x(n,o,k):
- from microbit import uart as u
- f=open(n,'rb');t=0
- try:
-  while o>0:
-   b=f.read(min(o,64))
-   if not b:
-    break
-   o-=len(b)
-  while k>0:
-   b=f.read(min(k,64))
-   if not b:
-    break
-   l=len(b);s=sum(b);k-=l;t+=l
-   u.write(bytes((0,l)));u.write(b);u.write(bytes((0,0,s>>8,s&255)))
-  u.write(bytes((0,0,t>>24,t>>16&255,t>>8&255,t&255)))
- finally:
-  f.close()
-def _wu(f,n):
- from microbit import uart as u
- import micropython as M
- e=None;M.kbd_intr(-1)
- try:
-  u.write(b'\x06')
-  while n:
-   k=min(n,30);b=b''
-   while len(b)<k:
-    d=u.read(k-len(b))
-    if d:
-     b+=d
-   n-=k
-   if e is None:
-    try:
-     f.write(b)
-    except OSError as x:
-     e=x
-   u.write(b'\x06' if e is None else b'\x15')
- finally:
-  M.kbd_intr(3)
- if e:
-  raise e
-def _cp(a,b):
- f=open(a,'rb');g=open(b,'wb')
- try:
-  while 1:
-   d=f.read(64)
-   if not d:
-    break
-   g.write(d)
- finally:
-  f.close();g.close()
-`
+// The micro:bit (MicroPython 1.9.2) has a flat filesystem and no binary
+// stdin: its helpers, and what its firmware lacks, are in py/microbit.py.
 
 // flatChunk is an upload piece, as _wu reads them: two in flight fit the
 // micro:bit's 63-byte receive buffer.
@@ -167,7 +95,7 @@ func (f *FS) flatVerify(ctx context.Context, p string, want int64) error {
 	if err != nil {
 		return err
 	}
-	out, err := f.call(ctx, "check", p, "f=open("+pyStr(name)+",'rb');s=0\nwhile 1:\n b=f.read(64)\n if not b:\n  break\n s+=sum(b)\nf.close();print(s);del f,s,b")
+	out, err := f.call(ctx, "check", p, pyOnce("microbit_check", "_ck", "_ck("+pyStr(name)+")"))
 	if err != nil {
 		return err
 	}

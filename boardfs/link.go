@@ -187,28 +187,12 @@ func (l *Link) disconnect(ctx context.Context, why string) {
 	}
 }
 
-// sweepCode removes upload temporaries (the names uploadTemp matches)
-// everywhere on the board and prints each one's name in hex.
-const sweepCode = `def _sw(d):
- for e in os.ilistdir(d):
-  n=e[0];p=_j(d,n)
-  if e[1]&0x4000:_sw(p)
-  elif len(n)>=20 and n[0]=='.' and n[-10:]=='.ftpbridge' and n[-19]=='.' and not [c for c in n[-18:-10] if c not in '0123456789abcdef']:
-   os.remove(p);print(_h(p))
-_sw('/')
-del _sw`
-
-// flatSweepCode is sweepCode for the micro:bit's flat filesystem.
-const flatSweepCode = `for n in os.listdir():
- if len(n)==19 and n[:11]=='.ftpbridge-':
-  os.remove(n);print(_h(n))`
-
 // sweep removes what interrupted uploads left: a connection is made only
 // when no upload can be in flight, so every temporary is stale.
 func (f *FS) sweep(ctx context.Context) error {
-	code := sweepCode
+	code := pyOnce("sweep", "_sw", "_sw('/')")
 	if f.flat {
-		code = flatSweepCode
+		code = pyOnce("microbit_sweep", "_sw", "_sw()")
 	}
 	out, err := f.call(ctx, "sweep", "/", code)
 	if err != nil {

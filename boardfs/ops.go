@@ -227,7 +227,7 @@ func (f *FS) Space(ctx context.Context) (free, total int64, err error) {
 	if f.flat {
 		return 0, 0, fmt.Errorf("boardfs: free space: %w (no statvfs)", ErrNotSupported)
 	}
-	out, err := f.callSealed(ctx, "statvfs", ".", "s=os.statvfs(os.getcwd());_p('%d %d'%(s[0]*s[4],s[0]*s[2]))")
+	out, err := f.callSealed(ctx, "statvfs", ".", pyOnce("space", "_sv", "_sv()"))
 	if err != nil {
 		return 0, 0, err
 	}
