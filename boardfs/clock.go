@@ -2,7 +2,6 @@ package boardfs
 
 import (
 	"context"
-	"fmt"
 	"time"
 )
 
@@ -25,8 +24,7 @@ func (f *FS) setClock(ctx context.Context, now time.Time) error {
 		return nil
 	}
 	now = now.UTC()
-	code := pyOnce("clock", "_st", fmt.Sprintf("_st(%d,%d,%d,%d,%d,%d,%d)",
-		now.Year(), int(now.Month()), now.Day(), (int(now.Weekday())+6)%7, now.Hour(), now.Minute(), now.Second()))
+	code := pyOnce("clock", "_st", now.Year(), int(now.Month()), now.Day(), (int(now.Weekday())+6)%7, now.Hour(), now.Minute(), now.Second())
 	if _, err := f.call(ctx, "set clock", "/", code); err != nil {
 		return err
 	}

@@ -82,11 +82,7 @@ type blockSums struct {
 // withSHA (a download must prove what it assembles; an upload's Commit
 // hashes the new file anyway).
 func (f *FS) blockSums(ctx context.Context, p string, withSHA bool) (blockSums, error) {
-	code := "_bs(" + pyStr(p) + "," + strconv.Itoa(deltaBlock) + ",0)"
-	if withSHA {
-		code = "_bs(" + pyStr(p) + "," + strconv.Itoa(deltaBlock) + ",1)"
-	}
-	out, err := f.call(ctx, "sums", p, code)
+	out, err := f.call(ctx, "sums", p, pyCall("_bs", p, deltaBlock, withSHA))
 	if err != nil {
 		return blockSums{}, err
 	}
@@ -222,10 +218,6 @@ func (s *blockSums) matches(at int64, data []byte) bool {
 // copyOld appends the old file's next n bytes to the upload's temporary
 // file on the board, instead of sending them.
 func (f *FS) copyOld(ctx context.Context, u *Upload, n int) error {
-	started := "0"
-	if u.started {
-		started = "1"
-	}
-	_, err := f.call(ctx, "upload", u.p, "_ca("+pyStr(u.p)+","+pyStr(u.tmp)+","+strconv.FormatInt(u.written, 10)+","+strconv.Itoa(n)+","+started+")")
+	_, err := f.call(ctx, "upload", u.p, pyCall("_ca", u.p, u.tmp, u.written, n, u.started))
 	return err
 }

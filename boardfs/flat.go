@@ -31,7 +31,7 @@ func (f *FS) flatList(ctx context.Context, dir string) ([]Entry, error) {
 		return nil, fmt.Errorf("boardfs: list %q: %w (the board has no directories)", dir, fs.ErrNotExist)
 	}
 	return again(f, "list", dir, func() ([]Entry, error) {
-		out, err := f.call(ctx, "list", dir, "_l()")
+		out, err := f.call(ctx, "list", dir, pyCall("_l"))
 		if err != nil {
 			return nil, err
 		}
@@ -47,7 +47,7 @@ func (f *FS) flatStat(ctx context.Context, p string) (Entry, error) {
 	if err != nil {
 		return Entry{}, err
 	}
-	out, err := f.callSealed(ctx, "stat", p, "_t("+pyStr(name)+")")
+	out, err := f.callSealed(ctx, "stat", p, pyCall("_t", name))
 	if err != nil {
 		return Entry{}, err
 	}
@@ -74,7 +74,7 @@ func (f *FS) flatOpen(ctx context.Context, p string) error {
 	if err != nil {
 		return err
 	}
-	_, err = f.call(ctx, "upload", p, flatVar(p)+"=open("+pyStr(name)+",'wb')")
+	_, err = f.call(ctx, "upload", p, flatVar(p)+"="+pyCall("open", name, "wb"))
 	return err
 }
 
@@ -95,7 +95,7 @@ func (f *FS) flatVerify(ctx context.Context, p string, want int64) error {
 	if err != nil {
 		return err
 	}
-	out, err := f.call(ctx, "check", p, pyOnce("microbit_check", "_ck", "_ck("+pyStr(name)+")"))
+	out, err := f.call(ctx, "check", p, pyOnce("microbit_check", "_ck", name))
 	if err != nil {
 		return err
 	}
@@ -116,9 +116,9 @@ func (f *FS) flatRename(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.call(ctx, "rename", from, "_cp("+pyStr(a)+","+pyStr(b)+")"); err != nil {
+	if _, err := f.call(ctx, "rename", from, pyCall("_cp", a, b)); err != nil {
 		return err
 	}
-	_, err = f.call(ctx, "rename", from, "os.remove("+pyStr(a)+")")
+	_, err = f.call(ctx, "rename", from, pyCall("os.remove", a))
 	return err
 }

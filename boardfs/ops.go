@@ -25,7 +25,7 @@ func (f *FS) List(ctx context.Context, dir string) ([]Entry, error) {
 		return f.flatList(ctx, dir)
 	}
 	return again(f, "list", dir, func() ([]Entry, error) {
-		out, err := f.call(ctx, "list", dir, "_l("+pyStr(dir)+")")
+		out, err := f.call(ctx, "list", dir, pyCall("_l", dir))
 		if err != nil {
 			return nil, err
 		}
@@ -89,7 +89,7 @@ func (f *FS) Stat(ctx context.Context, p string) (Entry, error) {
 	if f.flat {
 		return f.flatStat(ctx, p)
 	}
-	out, err := f.callSealed(ctx, "stat", p, "_p(_t("+pyStr(p)+"))")
+	out, err := f.callSealed(ctx, "stat", p, pyCall("_p", pyExpr(pyCall("_t", p))))
 	if err != nil {
 		return Entry{}, err
 	}
@@ -104,7 +104,7 @@ func (f *FS) Mkdir(ctx context.Context, p string) error {
 	if f.flat {
 		return fmt.Errorf("boardfs: mkdir %q: %w (no directories)", p, ErrNotSupported)
 	}
-	_, err := f.call(ctx, "mkdir", p, "os.mkdir("+pyStr(p)+")")
+	_, err := f.call(ctx, "mkdir", p, pyCall("os.mkdir", p))
 	return err
 }
 
@@ -122,7 +122,7 @@ func (f *FS) Remove(ctx context.Context, p string) error {
 		}
 		target = name
 	}
-	_, err := f.call(ctx, "remove", p, "os.remove("+pyStr(target)+")")
+	_, err := f.call(ctx, "remove", p, pyCall("os.remove", target))
 	if f.flat && err != nil {
 		// The micro:bit says "file not found" without an errno.
 		if _, serr := f.flatStat(ctx, p); errors.Is(serr, fs.ErrNotExist) {
@@ -140,7 +140,7 @@ func (f *FS) RemoveDir(ctx context.Context, p string) error {
 	if f.flat {
 		return fmt.Errorf("boardfs: rmdir %q: %w (no directories)", p, ErrNotSupported)
 	}
-	_, err := f.call(ctx, "rmdir", p, "os.rmdir("+pyStr(p)+")")
+	_, err := f.call(ctx, "rmdir", p, pyCall("os.rmdir", p))
 	return err
 }
 
@@ -158,7 +158,7 @@ func (f *FS) Rename(ctx context.Context, from, to string) error {
 	if f.flat {
 		return f.flatRename(ctx, from, to)
 	}
-	_, err := f.call(ctx, "rename", from, "_mv("+pyStr(from)+","+pyStr(to)+")")
+	_, err := f.call(ctx, "rename", from, pyCall("_mv", from, to))
 	var pe *repl.PyError
 	if err != nil && errors.As(err, &pe) && (pe.Errno == 1 || pe.Errno == 18) && topDir(from) != topDir(to) {
 		return f.moveAcross(ctx, from, to)
@@ -182,7 +182,7 @@ func (f *FS) moveAcross(ctx context.Context, from, to string) error {
 	var rnd [4]byte
 	rand.Read(rnd[:])
 	tmp := path.Join(path.Dir(to), "."+path.Base(to)+"."+hex.EncodeToString(rnd[:])+".ftpbridge")
-	if _, err := f.call(ctx, "copy", from, "_cp("+pyStr(from)+","+pyStr(tmp)+")"); err != nil {
+	if _, err := f.call(ctx, "copy", from, pyCall("_cp", from, tmp)); err != nil {
 		f.Remove(context.WithoutCancel(ctx), tmp)
 		return err
 	}
@@ -210,7 +210,7 @@ func (f *FS) Hash(ctx context.Context, p string) ([]byte, error) {
 	if !f.info.SHA256 {
 		return nil, fmt.Errorf("boardfs: hash %q: %w (no hashlib.sha256)", p, ErrNotSupported)
 	}
-	out, err := f.callSealed(ctx, "hash", p, "_sha("+pyStr(p)+")")
+	out, err := f.callSealed(ctx, "hash", p, pyCall("_sha", p))
 	if err != nil {
 		return nil, err
 	}
@@ -227,7 +227,7 @@ func (f *FS) Space(ctx context.Context) (free, total int64, err error) {
 	if f.flat {
 		return 0, 0, fmt.Errorf("boardfs: free space: %w (no statvfs)", ErrNotSupported)
 	}
-	out, err := f.callSealed(ctx, "statvfs", ".", pyOnce("space", "_sv", "_sv()"))
+	out, err := f.callSealed(ctx, "statvfs", ".", pyOnce("space", "_sv"))
 	if err != nil {
 		return 0, 0, err
 	}

@@ -49,8 +49,8 @@ func pyCode(name string) string {
 }
 
 // pyOnce returns code that defines the function fn of py/file.py, calls
-// it as call says, and deletes it: Python run once, not kept among the
-// helpers.
-func pyOnce(file, fn, call string) string {
-	return pyCode(file) + call + "\ndel " + fn
+// it with args (as pyCall quotes them), and deletes it: Python run once,
+// not kept among the helpers.
+func pyOnce(file, fn string, args ...any) string {
+	return pyCode(file) + pyCall(fn, args...) + "\ndel " + fn
 }

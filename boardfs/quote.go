@@ -4,6 +4,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"path"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -27,6 +28,45 @@ func pyStr(s string) string {
 		fmt.Fprintf(&b, "\\x%02x", c)
 	}
 	b.WriteString("','utf8')")
+	return b.String()
+}
+
+// pyExpr is Python source that pyCall passes through as it is: a variable
+// on the board, or a call pyCall made.
+type pyExpr string
+
+// pyCall returns the Python call name(args...): every string argument
+// quoted by pyStr, integers in decimal, booleans as 1 or 0 (the helpers
+// test them for truth), a pyExpr as it is. Another type is a bug in the
+// caller, and panics.
+func pyCall(name string, args ...any) string {
+	var b strings.Builder
+	b.WriteString(name)
+	b.WriteByte('(')
+	for i, a := range args {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		switch v := a.(type) {
+		case string:
+			b.WriteString(pyStr(v))
+		case int:
+			b.WriteString(strconv.Itoa(v))
+		case int64:
+			b.WriteString(strconv.FormatInt(v, 10))
+		case bool:
+			if v {
+				b.WriteByte('1')
+			} else {
+				b.WriteByte('0')
+			}
+		case pyExpr:
+			b.WriteString(string(v))
+		default:
+			panic(fmt.Sprintf("boardfs: pyCall(%q): argument %d is a %T", name, i, a))
+		}
+	}
+	b.WriteByte(')')
 	return b.String()
 }
 

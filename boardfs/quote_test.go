@@ -72,3 +72,30 @@ func FuzzPyStr(f *testing.F) {
 		}
 	})
 }
+
+func TestPyCall(t *testing.T) {
+	tests := []struct {
+		name string
+		args []any
+		want string
+	}{
+		{"_sv", nil, `_sv()`},
+		{"os.remove", []any{"/a'b"}, `os.remove(str(b'/a\x27b','utf8'))`},
+		{"_r", []any{"/x", int64(4096), int64(1024)}, `_r(str(b'/x','utf8'),4096,1024)`},
+		{"_w", []any{"/x", 128, true}, `_w(str(b'/x','utf8'),128,1)`},
+		{"_bs", []any{"/x", 1024, false}, `_bs(str(b'/x','utf8'),1024,0)`},
+		{"_p", []any{pyExpr(pyCall("_t", "/x"))}, `_p(_t(str(b'/x','utf8')))`},
+		{"_wu", []any{pyExpr("_u0123abcd"), -1}, `_wu(_u0123abcd,-1)`},
+	}
+	for _, tt := range tests {
+		if got := pyCall(tt.name, tt.args...); got != tt.want {
+			t.Errorf("pyCall(%q, %#v) = %s, want %s", tt.name, tt.args, got, tt.want)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("pyCall with a float did not panic")
+		}
+	}()
+	pyCall("_f", 1.5)
+}

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"strconv"
 	"time"
 
 	"github.com/ftpbridge/ftpbridge/repl"
@@ -18,16 +17,16 @@ import (
 // *deflate is then set to whether that saved anything, so a reader stops
 // asking once a file proves incompressible.
 func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writer, deflate *bool) (int64, error) {
-	helper, arg, check := "_r(", p, checkNone
+	helper, arg, check := "_r", p, checkNone
 	switch {
 	case f.flat:
 		name, err := flatName(p)
 		if err != nil {
 			return 0, err
 		}
-		helper, arg, check, *deflate = "_x(", name, checkSum, false
+		helper, arg, check, *deflate = "_x", name, checkSum, false
 	case *deflate:
-		helper = "_z("
+		helper = "_z"
 	case f.info.Binascii:
 		check = checkCRC32
 	}
@@ -35,12 +34,12 @@ func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writ
 		return 0, fmt.Errorf("boardfs: read %q: %w", p, err)
 	}
 	defer f.release()
-	run, err := f.conn.Start(ctx, helper+pyStr(arg)+","+strconv.FormatInt(offset, 10)+","+strconv.FormatInt(n, 10)+")")
+	run, err := f.conn.Start(ctx, pyCall(helper, arg, offset, n))
 	if err != nil {
 		return 0, f.wrap("read", p, err)
 	}
 	var total int64
-	if helper == "_z(" {
+	if helper == "_z" {
 		total, *deflate, err = decodeDeflated(run, w, offset, n)
 	} else {
 		total, err = decodeFrames(run, w, check, offset)

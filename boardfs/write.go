@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
-	"strconv"
 	"time"
 )
 
@@ -244,16 +243,12 @@ func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) er
 		return fmt.Errorf("boardfs: upload %q: %w", p, err)
 	}
 	defer f.release()
-	mode := "0"
-	if appending {
-		mode = "1"
-	}
-	call, piece := "_w("+pyStr(p)+","+strconv.Itoa(len(data))+","+mode+")", chunk
+	call, piece := pyCall("_w", p, len(data), appending), chunk
 	if f.flat {
-		call, piece = "_wu("+flatVar(p)+","+strconv.Itoa(len(data))+")", flatChunk
+		call, piece = pyCall("_wu", pyExpr(flatVar(p)), len(data)), flatChunk
 	} else if z, wbits := f.deflated(data); z != nil {
 		// The board inflates into the file: fewer bytes on the wire.
-		call = "_wz(" + pyStr(p) + "," + strconv.Itoa(len(z)) + "," + mode + "," + strconv.Itoa(wbits) + ")"
+		call = pyCall("_wz", p, len(z), appending, wbits)
 		data = z
 	}
 	run, err := f.conn.Start(ctx, call)
