@@ -33,7 +33,7 @@ const (
 
 // compressDownloads reports whether segments come down deflated.
 func (f *FS) compressDownloads() bool {
-	return f.info.Compress && f.info.Binascii && !f.flat && f.info.MemFree >= zDownloadHeap
+	return f.info.Compress && f.info.Binascii && f.d.lacks(featDeflate) == "" && f.info.MemFree >= zDownloadHeap
 }
 
 // segment is how much the reader's next exec reads.
@@ -53,7 +53,7 @@ func (r *reader) segment() int64 {
 // or nil when the board cannot inflate or deflating saves too little to
 // pay for itself: random data must not get slower.
 func (f *FS) deflated(data []byte) ([]byte, int) {
-	if !f.info.Deflate || f.flat || f.info.MemFree < zUploadHeap || len(data) < 256 {
+	if !f.info.Deflate || f.d.lacks(featDeflate) != "" || f.info.MemFree < zUploadHeap || len(data) < 256 {
 		return nil, 0
 	}
 	var buf bytes.Buffer

@@ -36,7 +36,7 @@ const maxCached = 4 << 20
 // canDelta reports whether downloads may use the cache: the board must
 // hash (SHA-256) and checksum (CRC-32) in C.
 func (f *FS) canDelta() bool {
-	return f.opts.Cache != nil && f.info.SHA256 && f.info.Binascii && !f.flat
+	return f.opts.Cache != nil && f.info.SHA256 && f.info.Binascii && f.d.lacks(featDelta) == ""
 }
 
 // cacheKey names p on this board in the cache: by the board's unique id,
@@ -186,7 +186,7 @@ func (f *FS) openCached(ctx context.Context, p string) (data []byte, ok bool, er
 func (f *FS) oldSums(ctx context.Context, u *Upload) *blockSums {
 	// Without SHA-256 at Commit, a CRC that matches by chance would stand
 	// unchecked.
-	if u.appending || !f.info.SHA256 || !f.info.Binascii || f.flat {
+	if u.appending || !f.info.SHA256 || !f.info.Binascii || f.d.lacks(featDelta) != "" {
 		return nil
 	}
 	sums, err := f.blockSums(ctx, u.p, false)

@@ -3,16 +3,18 @@
 // space. It sends short calls to helper functions it defines on the board,
 // and moves file contents as framed raw bytes. It knows nothing of FTP.
 //
-// Boards with a modern os module (ilistdir, stat, statvfs) and binary
-// stdin/stdout move raw bytes through them; the micro:bit's flat
-// filesystem is handled in flat.go, its bytes moving through microbit.uart.
+// A dialect, chosen when the board is detected, says how to speak to its
+// family: boards with a modern os module (ilistdir, stat, statvfs) and
+// binary stdin/stdout move raw bytes through them; the micro:bit's flat
+// filesystem moves its bytes through microbit.uart.
 //
 // Where things are:
 //   - fs.go: FS, New, Options, Entry and the errors.
 //   - py/*.py: the Python that runs on the board, readable, one file per
 //     concern; python.go embeds it and minify.go shrinks it for the wire.
-//   - helpers.go: which helpers a board gets, and Prepare, which installs
-//     them.
+//   - helpers.go: Prepare, which installs the helpers.
+//   - dialect.go: what differs between families of boards, and the
+//     dialect of boards with an os module; microbit.go: the micro:bit's.
 //   - lock.go: the board lock operations take turns on.
 //   - seal.go: running one helper call: sealed replies, asking again,
 //     mapping the board's exceptions to errors.
@@ -22,7 +24,7 @@
 //     acknowledged sending of a segment.
 //   - frames.go: decoding download frames; deflate.go: compressed
 //     segments; delta.go: the cache and moving only what changed;
-//     flat.go: the micro:bit; clock.go: setting the board's clock;
+//     clock.go: setting the board's clock;
 //     link.go: keeping a board across unplugs; quote.go: Go strings as
 //     Python literals, and path checks.
 package boardfs

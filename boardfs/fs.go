@@ -61,7 +61,7 @@ type FS struct {
 	opts  Options
 	log   *slog.Logger
 	board chan struct{} // holds a token while an operation uses the board
-	flat  bool          // the micro:bit's filesystem: no directories, text only
+	d     dialect       // how this board is spoken to
 }
 
 // New detects what the board can do and installs the helpers. Make conn with
@@ -79,7 +79,8 @@ func New(ctx context.Context, conn *repl.Conn, opts Options) (*FS, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	f := &FS{conn: conn, info: info, epoch: time.Date(info.Epoch, 1, 1, 0, 0, 0, 0, time.UTC),
-		opts: opts, log: log, board: make(chan struct{}, 1), flat: !info.StdinBuffer || !info.StdoutBuffer}
+		opts: opts, log: log, board: make(chan struct{}, 1),
+		d: newDialect(info.StdinBuffer && info.StdoutBuffer, info.Binascii)}
 	if err := Prepare(ctx, conn); err != nil {
 		return nil, err
 	}

@@ -27,14 +27,15 @@ var (
 // aborts a download) on a board that still holds the helpers: _fb, set
 // last, names the helpers' version, and a board that has it is left alone.
 func Prepare(ctx context.Context, c *repl.Conn) error {
-	// Boards without binary stdin (the micro:bit) get the small flat
-	// helpers: the full set would not fit in their heap.
 	out, err := c.Exec(ctx, pyCode("probe"))
 	if err != nil {
 		return fmt.Errorf("boardfs: install helpers: %w", err)
 	}
 	fields := strings.Fields(string(out))
-	parts := helperParts(len(fields) > 0 && fields[0] == "True", slices.Contains(fields, "deflate"))
+	// The dialect's helpers are all Prepare needs of it: what the reply
+	// checks with (binascii) does not matter here.
+	d := newDialect(len(fields) > 0 && fields[0] == "True", false)
+	parts := d.helpers(slices.Contains(fields, "deflate"))
 	version := helperVersion(parts)
 	if slices.Contains(fields, version) {
 		return nil
@@ -48,20 +49,6 @@ func Prepare(ctx context.Context, c *repl.Conn) error {
 		return fmt.Errorf("boardfs: install helpers: %w", err)
 	}
 	return nil
-}
-
-// helperParts returns the helpers a board gets, in the parts they are
-// sent in: boards without binary stdin (the micro:bit) get the small flat
-// set, whose compiling fits in their few KB of heap only a few functions
-// at a time.
-func helperParts(binaryStdin, deflate bool) []string {
-	switch {
-	case !binaryStdin:
-		return splitDefs(flatHelpers, 400)
-	case deflate:
-		return []string{helpers + deltaHelpers + zHelpers}
-	}
-	return []string{helpers + deltaHelpers}
 }
 
 // helperVersion names a set of helpers: Prepare sets _fb to it last.

@@ -190,11 +190,7 @@ func (l *Link) disconnect(ctx context.Context, why string) {
 // sweep removes what interrupted uploads left: a connection is made only
 // when no upload can be in flight, so every temporary is stale.
 func (f *FS) sweep(ctx context.Context) error {
-	code := pyOnce("sweep", "_sw", "/")
-	if f.flat {
-		code = pyOnce("microbit_sweep", "_sw")
-	}
-	out, err := f.call(ctx, "sweep", "/", code)
+	out, err := f.call(ctx, "sweep", "/", f.d.sweepCode())
 	if err != nil {
 		return err
 	}

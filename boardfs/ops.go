@@ -4,16 +4,10 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
-	"io/fs"
-	"path"
 	"strings"
-
-	"github.com/ftpbridge/ftpbridge/repl"
 )
 
 // List returns the entries of directory dir, in one exec.
@@ -21,11 +15,12 @@ func (f *FS) List(ctx context.Context, dir string) ([]Entry, error) {
 	if err := checkPath(dir); err != nil {
 		return nil, err
 	}
-	if f.flat {
-		return f.flatList(ctx, dir)
+	call, err := f.d.listCall(dir)
+	if err != nil {
+		return nil, err
 	}
 	return again(f, "list", dir, func() ([]Entry, error) {
-		out, err := f.call(ctx, "list", dir, pyCall("_l", dir))
+		out, err := f.call(ctx, "list", dir, call)
 		if err != nil {
 			return nil, err
 		}
@@ -48,7 +43,7 @@ func (f *FS) parseList(out []byte) ([]Entry, error) {
 		case sealed:
 			return nil, fmt.Errorf("%w: listing goes on after its checksum", ErrCorrupt)
 		case strings.HasPrefix(line, "~"):
-			if want, ok := f.seal(lines...); ok && line != "~"+want {
+			if want, ok := f.d.seal(lines...); ok && line != "~"+want {
 				return nil, fmt.Errorf("%w: listing checksum %q, its lines sum to %q", ErrCorrupt, line, want)
 			}
 			sealed = true
@@ -86,14 +81,7 @@ func (f *FS) Stat(ctx context.Context, p string) (Entry, error) {
 	if err := checkPath(p); err != nil {
 		return Entry{}, err
 	}
-	if f.flat {
-		return f.flatStat(ctx, p)
-	}
-	out, err := f.callSealed(ctx, "stat", p, pyCall("_p", pyExpr(pyCall("_t", p))))
-	if err != nil {
-		return Entry{}, err
-	}
-	return f.entry(path.Base(p), out)
+	return f.d.stat(ctx, f, p)
 }
 
 // Mkdir makes a directory.
@@ -101,8 +89,8 @@ func (f *FS) Mkdir(ctx context.Context, p string) error {
 	if err := checkPath(p); err != nil {
 		return err
 	}
-	if f.flat {
-		return fmt.Errorf("boardfs: mkdir %q: %w (no directories)", p, ErrNotSupported)
+	if why := f.d.lacks(featDirs); why != "" {
+		return fmt.Errorf("boardfs: mkdir %q: %w (%s)", p, ErrNotSupported, why)
 	}
 	_, err := f.call(ctx, "mkdir", p, pyCall("os.mkdir", p))
 	return err
@@ -114,22 +102,7 @@ func (f *FS) Remove(ctx context.Context, p string) error {
 		return err
 	}
 	f.forget(p)
-	target := p
-	if f.flat {
-		name, err := flatName(p)
-		if err != nil {
-			return err
-		}
-		target = name
-	}
-	_, err := f.call(ctx, "remove", p, pyCall("os.remove", target))
-	if f.flat && err != nil {
-		// The micro:bit says "file not found" without an errno.
-		if _, serr := f.flatStat(ctx, p); errors.Is(serr, fs.ErrNotExist) {
-			return fmt.Errorf("boardfs: remove %q: %w", p, fs.ErrNotExist)
-		}
-	}
-	return err
+	return f.d.remove(ctx, f, p)
 }
 
 // RemoveDir removes an empty directory; ErrNotEmpty when it is not.
@@ -137,8 +110,8 @@ func (f *FS) RemoveDir(ctx context.Context, p string) error {
 	if err := checkPath(p); err != nil {
 		return err
 	}
-	if f.flat {
-		return fmt.Errorf("boardfs: rmdir %q: %w (no directories)", p, ErrNotSupported)
+	if why := f.d.lacks(featDirs); why != "" {
+		return fmt.Errorf("boardfs: rmdir %q: %w (%s)", p, ErrNotSupported, why)
 	}
 	_, err := f.call(ctx, "rmdir", p, pyCall("os.rmdir", p))
 	return err
@@ -146,7 +119,8 @@ func (f *FS) RemoveDir(ctx context.Context, p string) error {
 
 // Rename moves from to to, replacing an existing file at to. A file moved
 // between two mounts (a Pyboard's /flash and /sd), which the board refuses
-// to rename, is copied, checked and then deleted.
+// to rename, is copied, checked and then deleted. On the micro:bit, which
+// has no rename, it is a copy and a delete, not atomic.
 func (f *FS) Rename(ctx context.Context, from, to string) error {
 	if err := checkPath(from); err != nil {
 		return err
@@ -155,51 +129,7 @@ func (f *FS) Rename(ctx context.Context, from, to string) error {
 		return err
 	}
 	f.forget(from, to)
-	if f.flat {
-		return f.flatRename(ctx, from, to)
-	}
-	_, err := f.call(ctx, "rename", from, pyCall("_mv", from, to))
-	var pe *repl.PyError
-	if err != nil && errors.As(err, &pe) && (pe.Errno == 1 || pe.Errno == 18) && topDir(from) != topDir(to) {
-		return f.moveAcross(ctx, from, to)
-	}
-	return err
-}
-
-func topDir(p string) string {
-	first, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
-	return first
-}
-
-func (f *FS) moveAcross(ctx context.Context, from, to string) error {
-	src, err := f.Stat(ctx, from)
-	if err != nil {
-		return err
-	}
-	if src.IsDir {
-		return fmt.Errorf("boardfs: rename %q: %w (a directory across mounts)", from, ErrNotSupported)
-	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	tmp := path.Join(path.Dir(to), "."+path.Base(to)+"."+hex.EncodeToString(rnd[:])+".ftpbridge")
-	if _, err := f.call(ctx, "copy", from, pyCall("_cp", from, tmp)); err != nil {
-		f.Remove(context.WithoutCancel(ctx), tmp)
-		return err
-	}
-	var want []byte
-	if f.info.SHA256 {
-		if want, err = f.Hash(ctx, from); err != nil {
-			return err
-		}
-	}
-	if err := f.verify(ctx, tmp, src.Size, want); err != nil {
-		f.Remove(context.WithoutCancel(ctx), tmp)
-		return err
-	}
-	if err := f.Rename(ctx, tmp, to); err != nil {
-		return err
-	}
-	return f.Remove(ctx, from)
+	return f.d.rename(ctx, f, from, to)
 }
 
 // Hash returns the SHA-256 of a file, computed on the board.
@@ -224,8 +154,8 @@ func (f *FS) Hash(ctx context.Context, p string) ([]byte, error) {
 // Space returns the free and total bytes of the filesystem the board works
 // in (its current directory: / on most boards, /flash on a Pyboard).
 func (f *FS) Space(ctx context.Context) (free, total int64, err error) {
-	if f.flat {
-		return 0, 0, fmt.Errorf("boardfs: free space: %w (no statvfs)", ErrNotSupported)
+	if why := f.d.lacks(featSpace); why != "" {
+		return 0, 0, fmt.Errorf("boardfs: free space: %w (%s)", ErrNotSupported, why)
 	}
 	out, err := f.callSealed(ctx, "statvfs", ".", pyOnce("space", "_sv"))
 	if err != nil {

@@ -113,7 +113,7 @@ func TestHelperBytes(t *testing.T) {
 		{"micro:bit", false, false, 1406},
 	}
 	for _, c := range cases {
-		parts := helperParts(c.binaryStdin, c.deflate)
+		parts := newDialect(c.binaryStdin, true).helpers(c.deflate)
 		cost := len(pyCode("probe")) + len("_fb='"+helperVersion(parts)+"'")
 		largest := 0
 		for _, p := range parts {

@@ -17,29 +17,25 @@ import (
 // *deflate is then set to whether that saved anything, so a reader stops
 // asking once a file proves incompressible.
 func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writer, deflate *bool) (int64, error) {
-	helper, arg, check := "_r", p, checkNone
-	switch {
-	case f.flat:
-		name, err := flatName(p)
-		if err != nil {
-			return 0, err
-		}
-		helper, arg, check, *deflate = "_x", name, checkSum, false
-	case *deflate:
-		helper = "_z"
-	case f.info.Binascii:
-		check = checkCRC32
+	call, check, err := f.d.readCall(p, offset, n)
+	if err != nil {
+		return 0, err
+	}
+	if *deflate {
+		// Only a board whose dialect has the deflate helpers is asked
+		// (compressDownloads).
+		call = pyCall("_z", p, offset, n)
 	}
 	if err := f.acquire(ctx); err != nil {
 		return 0, fmt.Errorf("boardfs: read %q: %w", p, err)
 	}
 	defer f.release()
-	run, err := f.conn.Start(ctx, pyCall(helper, arg, offset, n))
+	run, err := f.conn.Start(ctx, call)
 	if err != nil {
 		return 0, f.wrap("read", p, err)
 	}
 	var total int64
-	if helper == "_z" {
+	if *deflate {
 		total, *deflate, err = decodeDeflated(run, w, offset, n)
 	} else {
 		total, err = decodeFrames(run, w, check, offset)

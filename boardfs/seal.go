@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/crc32"
-	"strconv"
 	"strings"
 
 	"github.com/ftpbridge/ftpbridge/repl"
@@ -58,33 +56,10 @@ func (f *FS) unseal(out string) (string, error) {
 	if !ok || strings.Contains(seal, "~") {
 		return "", fmt.Errorf("%w: reply %q without its checksum", ErrCorrupt, out)
 	}
-	if want, ok := f.seal(line); ok && seal != want {
+	if want, ok := f.d.seal(line); ok && seal != want {
 		return "", fmt.Errorf("%w: reply %q, its checksum should be %s", ErrCorrupt, out, want)
 	}
 	return line, nil
-}
-
-// seal is the checksum a board puts after lines of a reply: the CRC-32 of
-// their bytes in hex where it has binascii, their sum in decimal on the
-// micro:bit. ok is false where the board sends none worth checking.
-func (f *FS) seal(lines ...string) (seal string, ok bool) {
-	switch {
-	case f.info.Binascii:
-		var c uint32
-		for _, l := range lines {
-			c = crc32.Update(c, crc32.IEEETable, []byte(l))
-		}
-		return fmt.Sprintf("%08x", c), true
-	case f.flat:
-		var sum int
-		for _, l := range lines {
-			for i := range len(l) {
-				sum += int(l[i])
-			}
-		}
-		return strconv.Itoa(sum), true
-	}
-	return "", false
 }
 
 func (f *FS) wrap(op, p string, err error) error {

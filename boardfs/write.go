@@ -3,15 +3,12 @@ package boardfs
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"io/fs"
-	"path"
 	"regexp"
 	"time"
 )
@@ -49,7 +46,7 @@ type Upload struct {
 	done      bool
 	err       error      // a failed segment: the upload cannot be committed
 	copy      []byte     // what was sent, for the cache; nil: not kept
-	byteSum   int64      // the sum of the bytes sent: the micro:bit's check
+	byteSum   int64      // the sum of the bytes sent (checkUpload)
 	probed    bool       // the board was asked for the old file's sums
 	old       *blockSums // the target's sums before the upload; nil: none
 }
@@ -59,14 +56,9 @@ func (f *FS) Create(ctx context.Context, p string) (*Upload, error) {
 	if err := checkPath(p); err != nil {
 		return nil, err
 	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	tmp := path.Join(path.Dir(p), "."+path.Base(p)+"."+hex.EncodeToString(rnd[:])+".ftpbridge")
-	if f.flat {
-		if _, err := flatName(p); err != nil {
-			return nil, err
-		}
-		tmp = "/.ftpbridge-" + hex.EncodeToString(rnd[:])
+	tmp, err := f.d.tempName(p)
+	if err != nil {
+		return nil, err
 	}
 	u := &Upload{f: f, p: p, tmp: tmp, hash: sha256.New()}
 	if f.canDelta() {
@@ -81,8 +73,8 @@ func (f *FS) Append(ctx context.Context, p string) (*Upload, error) {
 	if err := checkPath(p); err != nil {
 		return nil, err
 	}
-	if f.flat {
-		return nil, fmt.Errorf("boardfs: append %q: %w (files open only for writing anew)", p, ErrNotSupported)
+	if why := f.d.lacks(featAppend); why != "" {
+		return nil, fmt.Errorf("boardfs: append %q: %w (%s)", p, ErrNotSupported, why)
 	}
 	u := &Upload{f: f, p: p, tmp: p, appending: true, started: true, hash: sha256.New()}
 	e, err := f.Stat(ctx, p)
@@ -133,10 +125,8 @@ func (u *Upload) flush(ctx context.Context, n int) error {
 		return err
 	}
 	u.hash.Write(u.buf[:n])
-	if u.f.flat {
-		for _, c := range u.buf[:n] {
-			u.byteSum += int64(c)
-		}
+	for _, c := range u.buf[:n] {
+		u.byteSum += int64(c)
 	}
 	if u.copy != nil {
 		u.copy = append(u.copy, u.buf[:n]...)
@@ -160,13 +150,13 @@ func (u *Upload) Commit(ctx context.Context) error {
 		u.flush(ctx, len(u.buf))
 	}
 	err := u.err
-	if err == nil && u.f.flat {
-		err = u.f.flatClose(ctx, u.tmp)
+	if err == nil {
+		err = u.f.d.closeUpload(ctx, u.f, u.tmp)
 	}
 	if err == nil && !u.appending {
 		err = u.f.verify(ctx, u.tmp, u.written, u.hash.Sum(nil))
-		if err == nil && u.f.flat {
-			err = u.f.flatVerify(ctx, u.tmp, u.byteSum)
+		if err == nil {
+			err = u.f.d.checkUpload(ctx, u.f, u.tmp, u.byteSum)
 		}
 		if err == nil {
 			err = u.f.Rename(ctx, u.tmp, u.p)
@@ -203,9 +193,7 @@ func (u *Upload) Abort(ctx context.Context) error {
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if u.f.flat {
-		u.f.flatClose(actx, u.tmp)
-	}
+	u.f.d.closeUpload(actx, u.f, u.tmp)
 	if err := u.f.Remove(actx, u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
 		return err
 	}
@@ -234,8 +222,8 @@ func (f *FS) WriteFile(ctx context.Context, p string, r io.Reader, size int64) e
 // send appends data to the file at p (creating it unless appending), in
 // one exec, holding the board.
 func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) error {
-	if f.flat && !appending {
-		if err := f.flatOpen(ctx, p); err != nil {
+	if !appending {
+		if err := f.d.openUpload(ctx, f, p); err != nil {
 			return err
 		}
 	}
@@ -243,11 +231,10 @@ func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) er
 		return fmt.Errorf("boardfs: upload %q: %w", p, err)
 	}
 	defer f.release()
-	call, piece := pyCall("_w", p, len(data), appending), chunk
-	if f.flat {
-		call, piece = pyCall("_wu", pyExpr(flatVar(p)), len(data)), flatChunk
-	} else if z, wbits := f.deflated(data); z != nil {
-		// The board inflates into the file: fewer bytes on the wire.
+	call, piece := f.d.writeCall(p, len(data), appending)
+	if z, wbits := f.deflated(data); z != nil {
+		// The board inflates into the file: fewer bytes on the wire. Only
+		// a board whose dialect has the deflate helpers gets here.
 		call = pyCall("_wz", p, len(z), appending, wbits)
 		data = z
 	}

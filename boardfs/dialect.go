@@ -1,0 +1,207 @@
+package boardfs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash/crc32"
+	"path"
+	"strings"
+
+	"github.com/ftpbridge/ftpbridge/repl"
+)
+
+// A dialect is how boardfs speaks to one family of boards: the helpers it
+// installs, how a path becomes the board's name, the calls operations send,
+// how replies are checked, and what the board cannot do. It is chosen once,
+// when the board is detected (newDialect), so the operations in ops.go,
+// read.go and write.go read straight through; a new family of boards
+// (CircuitPython, say) is a new dialect.
+type dialect interface {
+	// helpers returns the helpers Prepare installs, in the parts it sends
+	// them in; deflate says the board has the deflate module.
+	helpers(deflate bool) []string
+	// lacks says why the board cannot do what f names, or "" when it can.
+	lacks(f feature) string
+	// seal returns the check the board puts after lines of a reply
+	// (unseal, parseList); ok is false where it sends none worth checking.
+	seal(lines ...string) (seal string, ok bool)
+	// listCall returns the call that lists dir as _l does.
+	listCall(dir string) (string, error)
+	// stat describes p; fs.ErrNotExist when it is absent.
+	stat(ctx context.Context, f *FS, p string) (Entry, error)
+	// remove removes the file p.
+	remove(ctx context.Context, f *FS, p string) error
+	// rename moves from to to, replacing a file at to.
+	rename(ctx context.Context, f *FS, from, to string) error
+	// readCall returns the call that sends up to n bytes of p from offset
+	// in frames (frames.go), and the check its frames carry.
+	readCall(p string, offset, n int64) (call string, check frameCheck, err error)
+	// tempName returns a new name to write an upload to p under: beside
+	// it, hidden, matched by uploadTemp so listings skip it and the sweep
+	// removes it. An error says p cannot be a file on this board.
+	tempName(p string) (string, error)
+	// sweepCode returns code that removes every upload temporary on the
+	// board and prints each one's path in hex.
+	sweepCode() string
+	// openUpload readies the board to take an upload into the new file
+	// tmp, before its first segment.
+	openUpload(ctx context.Context, f *FS, tmp string) error
+	// writeCall returns the call that reads size bytes from the host into
+	// the file p (after what it holds when started, else in its place),
+	// as send in write.go speaks to it, and the piece it acknowledges.
+	writeCall(p string, size int, started bool) (call string, piece int)
+	// closeUpload ends what openUpload began, whatever state the upload
+	// is in.
+	closeUpload(ctx context.Context, f *FS, tmp string) error
+	// checkUpload checks, beyond its size and SHA-256, that the file tmp
+	// holds the bytes sent, whose sum is byteSum.
+	checkUpload(ctx context.Context, f *FS, tmp string, byteSum int64) error
+}
+
+// feature names what some boards cannot do.
+type feature int
+
+const (
+	featDirs    feature = iota // directories: mkdir, rmdir, listing below /
+	featAppend                 // appending to a file
+	featSpace                  // free space (statvfs)
+	featDeflate                // the deflate helpers (_z, _wz; deflate.go)
+	featDelta                  // the block-sum helpers (_bs, _ca; delta.go)
+)
+
+// newDialect returns the dialect of a board: one without binary stdin and
+// stdout (the micro:bit) cannot take the os helpers, whose data moves
+// through them. binascii says it has a C CRC-32, for checks.
+func newDialect(binaryIO, binascii bool) dialect {
+	if !binaryIO {
+		return microbitDialect{}
+	}
+	return osDialect{binascii: binascii}
+}
+
+// osDialect speaks to boards with a modern os module (ilistdir, stat,
+// statvfs, rename) and binary stdin and stdout: the ESP32, ESP8266,
+// Pyboard, RP2040 and most MicroPython ports since 1.9.
+type osDialect struct {
+	binascii bool // replies and frames carry a CRC-32; else nothing to check
+}
+
+func (osDialect) helpers(deflate bool) []string {
+	code := helpers + deltaHelpers
+	if deflate {
+		code += zHelpers
+	}
+	return []string{code}
+}
+
+func (osDialect) lacks(feature) string { return "" }
+
+func (d osDialect) seal(lines ...string) (string, bool) {
+	if !d.binascii {
+		return "", false
+	}
+	var c uint32
+	for _, l := range lines {
+		c = crc32.Update(c, crc32.IEEETable, []byte(l))
+	}
+	return fmt.Sprintf("%08x", c), true
+}
+
+func (osDialect) listCall(dir string) (string, error) { return pyCall("_l", dir), nil }
+
+func (osDialect) stat(ctx context.Context, f *FS, p string) (Entry, error) {
+	out, err := f.callSealed(ctx, "stat", p, pyCall("_p", pyExpr(pyCall("_t", p))))
+	if err != nil {
+		return Entry{}, err
+	}
+	return f.entry(path.Base(p), out)
+}
+
+func (osDialect) remove(ctx context.Context, f *FS, p string) error {
+	_, err := f.call(ctx, "remove", p, pyCall("os.remove", p))
+	return err
+}
+
+// rename renames in place; a file moved between two mounts (a Pyboard's
+// /flash and /sd), which the board refuses with EPERM or EXDEV, is
+// copied, checked and then deleted.
+func (osDialect) rename(ctx context.Context, f *FS, from, to string) error {
+	_, err := f.call(ctx, "rename", from, pyCall("_mv", from, to))
+	var pe *repl.PyError
+	if err != nil && errors.As(err, &pe) && (pe.Errno == 1 || pe.Errno == 18) && topDir(from) != topDir(to) {
+		return f.moveAcross(ctx, from, to)
+	}
+	return err
+}
+
+// moveAcross moves a file between two mounts: a copy beside the target,
+// checked (size, and SHA-256 where the board has hashlib), renamed over
+// it, then the source deleted.
+func (f *FS) moveAcross(ctx context.Context, from, to string) error {
+	src, err := f.Stat(ctx, from)
+	if err != nil {
+		return err
+	}
+	if src.IsDir {
+		return fmt.Errorf("boardfs: rename %q: %w (a directory across mounts)", from, ErrNotSupported)
+	}
+	tmp, err := f.d.tempName(to)
+	if err != nil {
+		return err
+	}
+	if _, err := f.call(ctx, "copy", from, pyCall("_cp", from, tmp)); err != nil {
+		f.Remove(context.WithoutCancel(ctx), tmp)
+		return err
+	}
+	var want []byte
+	if f.info.SHA256 {
+		if want, err = f.Hash(ctx, from); err != nil {
+			return err
+		}
+	}
+	if err := f.verify(ctx, tmp, src.Size, want); err != nil {
+		f.Remove(context.WithoutCancel(ctx), tmp)
+		return err
+	}
+	if err := f.Rename(ctx, tmp, to); err != nil {
+		return err
+	}
+	return f.Remove(ctx, from)
+}
+
+func topDir(p string) string {
+	first, _, _ := strings.Cut(strings.TrimPrefix(p, "/"), "/")
+	return first
+}
+
+func (d osDialect) readCall(p string, offset, n int64) (string, frameCheck, error) {
+	check := checkNone
+	if d.binascii {
+		check = checkCRC32
+	}
+	return pyCall("_r", p, offset, n), check, nil
+}
+
+func (osDialect) tempName(p string) (string, error) {
+	var rnd [4]byte
+	rand.Read(rnd[:])
+	return path.Join(path.Dir(p), "."+path.Base(p)+"."+hex.EncodeToString(rnd[:])+".ftpbridge"), nil
+}
+
+func (osDialect) sweepCode() string { return pyOnce("sweep", "_sw", "/") }
+
+// openUpload has nothing to do: each _w opens and closes the file.
+func (osDialect) openUpload(context.Context, *FS, string) error { return nil }
+
+func (osDialect) writeCall(p string, size int, started bool) (string, int) {
+	return pyCall("_w", p, size, started), chunk
+}
+
+func (osDialect) closeUpload(context.Context, *FS, string) error { return nil }
+
+// checkUpload has nothing to add: Commit's size and SHA-256 (where the
+// board has hashlib) are the check.
+func (osDialect) checkUpload(context.Context, *FS, string, int64) error { return nil }
