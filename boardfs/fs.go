@@ -22,7 +22,25 @@ var (
 	// ErrNotConnected: the board is unplugged; a Link is waiting for it
 	// to come back.
 	ErrNotConnected = errors.New("boardfs: board not connected")
+	// ErrDisconnected: the serial line failed (the board was unplugged)
+	// during an operation. It is repl's, so users of boardfs need not
+	// import repl.
+	ErrDisconnected = repl.ErrDisconnected
+	// ErrBoardReset: the board reset during an operation; the next one
+	// finds it again, helpers installed. It is repl's.
+	ErrBoardReset = repl.ErrBoardReset
 )
+
+// Info says what a board is and what it can do, as it answered about
+// itself when it was connected.
+type Info = repl.Info
+
+// PyError is a Python exception the board raised: its type, message,
+// traceback and errno. Its Unwrap maps the errno to io/fs's errors.
+type PyError = repl.PyError
+
+// Stats counts the traffic with a board: execs, bytes sent and received.
+type Stats = repl.Stats
 
 // Entry is a file or directory on the board.
 type Entry struct {
@@ -56,7 +74,7 @@ type Options struct {
 // the board up between segments.
 type FS struct {
 	conn  *repl.Conn
-	info  repl.Info
+	info  Info
 	epoch time.Time
 	opts  Options
 	log   *slog.Logger
@@ -93,10 +111,10 @@ func New(ctx context.Context, conn *repl.Conn, opts Options) (*FS, error) {
 }
 
 // Stats returns the traffic of the conn underneath.
-func (f *FS) Stats() repl.Stats { return f.conn.Stats() }
+func (f *FS) Stats() Stats { return f.conn.Stats() }
 
 // Board says what the board is.
-func (f *FS) Board() repl.Info { return f.info }
+func (f *FS) Board() Info { return f.info }
 
 func (f *FS) entry(name, fields string) (Entry, error) {
 	var isDir, size, mtime int64

@@ -41,7 +41,7 @@ type Link struct {
 	log  *slog.Logger
 
 	mu   sync.Mutex
-	info repl.Info // the board's, as last connected
+	info Info // the board's, as last connected
 	fs   *FS
 	conn *repl.Conn
 }
@@ -83,7 +83,7 @@ func (l *Link) FS() (*FS, error) {
 }
 
 // Info says what the board is, as last connected.
-func (l *Link) Info() repl.Info {
+func (l *Link) Info() Info {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.info

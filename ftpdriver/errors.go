@@ -9,7 +9,6 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
-	"github.com/ftpbridge/ftpbridge/repl"
 )
 
 // Errors the driver makes itself.
@@ -76,7 +75,7 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		kind  error
 		level = slog.LevelWarn
 	)
-	var pyErr *repl.PyError
+	var pyErr *boardfs.PyError
 	switch {
 	case errors.Is(err, ErrReadOnly):
 		msg, kind, level = "read-only", fs.ErrPermission, slog.LevelInfo
@@ -116,12 +115,12 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 	case errors.Is(err, boardfs.ErrNotConnected):
 		// The Link has said once that the board is away.
 		msg, kind, level = notConnected, boardfs.ErrNotConnected, slog.LevelDebug
-	case errors.Is(err, repl.ErrDisconnected):
+	case errors.Is(err, boardfs.ErrDisconnected):
 		// The same to a client: the board is away, and the bridge takes
 		// it back by itself when it returns.
 		msg, kind = notConnected, boardfs.ErrNotConnected
-	case errors.Is(err, repl.ErrBoardReset):
-		msg, kind = "board reset, try again", repl.ErrBoardReset
+	case errors.Is(err, boardfs.ErrBoardReset):
+		msg, kind = "board reset, try again", boardfs.ErrBoardReset
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
 		msg, kind = "the board did not answer in time", ErrTimeout
 	case errors.Is(err, context.Canceled):

@@ -2,7 +2,7 @@
 // clients through github.com/fclairamb/ftpserverlib: it is the library's
 // MainDriver and, per session, its ClientDriver. It knows FTP and the
 // library's habits (which handler stats what, which reply codes are fixed);
-// the board and its Python stay below, in boardfs and repl.
+// the board and its Python stay below, in boardfs.
 //
 // The traps of ftpserverlib v0.32 this package works around are listed in
 // shared/notes/ftp-facts.md; each workaround says so where it is made.
@@ -23,7 +23,6 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
-	"github.com/ftpbridge/ftpbridge/repl"
 )
 
 // Options configure a Server. The zero value (apart from the listen
@@ -81,7 +80,7 @@ func (r PortRange) IsZero() bool { return r.Start == 0 && r.End == 0 }
 type Board interface {
 	FS() (*boardfs.FS, error)
 	// Info says what the board is, as last seen.
-	Info() repl.Info
+	Info() boardfs.Info
 }
 
 // Server serves one board (New), or a changing set of boards as folders

@@ -12,7 +12,6 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
-	"github.com/ftpbridge/ftpbridge/repl"
 )
 
 func TestFTPError(t *testing.T) {
@@ -31,10 +30,10 @@ func TestFTPError(t *testing.T) {
 		{"not empty", fmt.Errorf("boardfs: rmdir: %w", boardfs.ErrNotEmpty), "directory not empty", boardfs.ErrNotEmpty, "rmdir"},
 		{"read-only", ErrReadOnly, "read-only", fs.ErrPermission, "read-only"},
 		{"relative path", fmt.Errorf("%w: %q", ErrBadPath, "-la"), "no such file or directory", fs.ErrNotExist, "-la"},
-		{"disconnected", fmt.Errorf("boardfs: %w: EIO", repl.ErrDisconnected), "board not connected, try again when it is plugged in", boardfs.ErrNotConnected, "EIO"},
+		{"disconnected", fmt.Errorf("boardfs: %w: EIO", boardfs.ErrDisconnected), "board not connected, try again when it is plugged in", boardfs.ErrNotConnected, "EIO"},
 		{"not connected", fmt.Errorf("boardfs: %w", boardfs.ErrNotConnected), "board not connected, try again when it is plugged in", boardfs.ErrNotConnected, "not connected"},
 		{"timeout", fmt.Errorf("%w: %w", ErrTimeout, errors.New("deep")), "the board did not answer in time", ErrTimeout, "deep"},
-		{"python", fmt.Errorf("boardfs: open: %w", &repl.PyError{Type: "OSError", Message: "[Errno 21] EISDIR", Errno: 21}), "board: OSError: [Errno 21] EISDIR", nil, "EISDIR"},
+		{"python", fmt.Errorf("boardfs: open: %w", &boardfs.PyError{Type: "OSError", Message: "[Errno 21] EISDIR", Errno: 21}), "board: OSError: [Errno 21] EISDIR", nil, "EISDIR"},
 		{"other", errors.New("boardfs: something odd happened deep down"), "board error", nil, "something odd"},
 	}
 	for _, tt := range tests {
