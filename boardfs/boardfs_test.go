@@ -18,7 +18,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
-	"github.com/ftpbridge/ftpbridge/repl"
 	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
 )
 
@@ -33,34 +32,27 @@ func start(t testing.TB, p boardtest.Profile, opts boardtest.Options) (*boardfs.
 
 func startWith(t testing.TB, p boardtest.Profile, opts boardtest.Options, opts2 boardfs.Options) (*boardfs.FS, *boardtest.Board, string) {
 	t.Helper()
-	f, _, b, dir := startConn(t, p, opts, opts2)
-	return f, b, dir
-}
-
-// startConn is startWith that also returns the conn underneath.
-func startConn(t testing.TB, p boardtest.Profile, opts boardtest.Options, opts2 boardfs.Options) (*boardfs.FS, *repl.Conn, *boardtest.Board, string) {
-	t.Helper()
 	b := boardtest.Start(t, p, opts)
-	conn, err := repl.Open(context.Background(), b.Device, 115200, repl.Options{Prepare: boardfs.Prepare})
+	port, err := b.Open()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { conn.Close() })
 	if opts2.Clock == nil {
 		// As ftpbridge does: files get true times on every profile.
 		opts2.Clock = time.Now
 	}
-	f, err := boardfs.New(ctxFor(t, time.Minute), conn, opts2)
+	f, err := boardfs.New(ctxFor(t, time.Minute), port, opts2)
 	if err != nil {
 		t.Fatalf("boardfs.New: %v", err)
 	}
+	t.Cleanup(func() { f.Close() })
 	// The directory the tests work in: the Pyboard's / is the VFS root,
 	// where nothing can be created.
 	base := "/"
 	if p == boardtest.Pyboard {
 		base = "/flash/"
 	}
-	return f, conn, b, base + "t"
+	return f, b, base + "t"
 }
 
 func ctxFor(t testing.TB, d time.Duration) context.Context {
@@ -614,7 +606,7 @@ func TestHelpersStay(t *testing.T) {
 	for _, p := range boardtest.Profiles {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
-			f, conn, b, _ := startConn(t, p, boardtest.Options{Baud: 115200}, boardfs.Options{})
+			f, b, _ := startWith(t, p, boardtest.Options{Baud: 115200}, boardfs.Options{})
 			ctx := ctxFor(t, time.Minute)
 			listing := func() int64 {
 				before := f.Stats().Sent
@@ -624,7 +616,7 @@ func TestHelpersStay(t *testing.T) {
 				return f.Stats().Sent - before
 			}
 			plain := listing()
-			if err := conn.Interrupt(ctx); err != nil {
+			if err := f.Interrupt(ctx); err != nil {
 				t.Fatal(err)
 			}
 			again := listing()
@@ -652,8 +644,8 @@ func TestHelpersStay(t *testing.T) {
 	}
 }
 
-// TestHelpersComeBack: a board reset wipes the helpers; with
-// boardfs.Prepare given to repl, the next operation finds them again.
+// TestHelpersComeBack: a board reset wipes the helpers; the next operation
+// finds them again.
 func TestHelpersComeBack(t *testing.T) {
 	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
 	ctx := ctxFor(t, time.Minute)
@@ -662,7 +654,7 @@ func TestHelpersComeBack(t *testing.T) {
 	}
 	b.Reset()
 	time.Sleep(500 * time.Millisecond) // the board boots
-	if _, err := f.List(ctx, dir); err != nil && !errors.Is(err, repl.ErrBoardReset) {
+	if _, err := f.List(ctx, dir); err != nil && !errors.Is(err, boardfs.ErrBoardReset) {
 		t.Fatalf("List right after a reset: %v", err)
 	}
 	if entries, err := f.List(ctx, dir); err != nil || len(entries) != 0 {

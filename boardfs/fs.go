@@ -82,13 +82,15 @@ type FS struct {
 	d     dialect       // how this board is spoken to
 }
 
-// New detects what the board can do and installs the helpers. Make conn with
-// repl.Options{Prepare: boardfs.Prepare} so a reset board gets them again.
-func New(ctx context.Context, conn *repl.Conn, opts Options) (*FS, error) {
-	info, err := conn.Info(ctx)
-	if err != nil {
-		return nil, fmt.Errorf("boardfs: %w", err)
-	}
+// Port is the serial line to a board, opened by the caller (boardfs never
+// opens a port by name); go.bug.st/serial's Port has it.
+type Port = repl.Port
+
+// New speaks to the board on port: it detects what the board can do and
+// installs the helpers, which it installs again whenever the board comes
+// back from a reset. New owns port: when it fails it closes it, leaving
+// the board in its friendly REPL, and otherwise the FS's Close does.
+func New(ctx context.Context, port Port, opts Options) (*FS, error) {
 	if opts.BusyWait <= 0 {
 		opts.BusyWait = 5 * time.Second
 	}
@@ -96,10 +98,25 @@ func New(ctx context.Context, conn *repl.Conn, opts Options) (*FS, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	conn := repl.New(port, repl.Options{Logger: log.With("layer", "repl"), Prepare: prepare})
+	f, err := start(ctx, conn, opts, log)
+	if err != nil {
+		_ = conn.Close()
+		return nil, err
+	}
+	return f, nil
+}
+
+// start is New once the conn is made.
+func start(ctx context.Context, conn *repl.Conn, opts Options, log *slog.Logger) (*FS, error) {
+	info, err := conn.Info(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("boardfs: %w", err)
+	}
 	f := &FS{conn: conn, info: info, epoch: time.Date(info.Epoch, 1, 1, 0, 0, 0, 0, time.UTC),
 		opts: opts, log: log, board: make(chan struct{}, 1),
 		d: newDialect(info.StdinBuffer && info.StdoutBuffer, info.Binascii)}
-	if err := Prepare(ctx, conn); err != nil {
+	if err := prepare(ctx, conn); err != nil {
 		return nil, err
 	}
 	if opts.Clock != nil {
@@ -110,7 +127,11 @@ func New(ctx context.Context, conn *repl.Conn, opts Options) (*FS, error) {
 	return f, nil
 }
 
-// Stats returns the traffic of the conn underneath.
+// Close leaves the board in its friendly REPL, as a person expects to find
+// it, and closes the port. No operation may be under way.
+func (f *FS) Close() error { return f.conn.Close() }
+
+// Stats returns the traffic with the board since New.
 func (f *FS) Stats() Stats { return f.conn.Stats() }
 
 // Board says what the board is.

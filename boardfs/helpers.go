@@ -21,12 +21,13 @@ var (
 	flatHelpers  = pyCode("microbit") + pyCode("frames")
 )
 
-// Prepare defines the helpers on the board; give it to repl.Options.Prepare
-// so a reset board gets them again. repl asks for it after every entry to
-// raw mode, most of them after an interrupted exchange (a client that
-// aborts a download) on a board that still holds the helpers: _fb, set
-// last, names the helpers' version, and a board that has it is left alone.
-func Prepare(ctx context.Context, c *repl.Conn) error {
+// prepare defines the helpers on the board; New gives it to repl as its
+// Prepare, so a reset board gets them again. repl asks for it after every
+// entry to raw mode, most of them after an interrupted exchange (a client
+// that aborts a download) on a board that still holds the helpers: _fb,
+// set last, names the helpers' version, and a board that has it is left
+// alone.
+func prepare(ctx context.Context, c *repl.Conn) error {
 	out, err := c.Exec(ctx, pyCode("probe"))
 	if err != nil {
 		return fmt.Errorf("boardfs: install helpers: %w", err)

@@ -14,11 +14,10 @@ import (
 
 // LinkOptions say how a Link reaches its board.
 type LinkOptions struct {
-	// Dial opens a new conversation with the board, made with
-	// repl.Options{Prepare: Prepare}. The caller owns port names: Dial
+	// Dial opens the board's port. The caller owns port names: Dial
 	// finds the board's port (the same path, or the same USB serial
-	// number at a new one) and opens it.
-	Dial func(ctx context.Context) (*repl.Conn, error)
+	// number at a new one) and opens it; the Link closes it.
+	Dial func(ctx context.Context) (Port, error)
 	// Present reports whether the board's port exists now. A Link asks
 	// every Poll while connected, because an idle port never reads and so
 	// never learns of an unplug by itself, and before each Dial while the
@@ -138,20 +137,20 @@ func (l *Link) present() bool { return l.opts.Present == nil || l.opts.Present()
 func (l *Link) dial(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, l.opts.DialTimeout)
 	defer cancel()
-	conn, err := l.opts.Dial(dctx)
+	port, err := l.opts.Dial(dctx)
 	if err != nil {
 		return err
 	}
-	fsys, err := New(dctx, conn, l.opts.FS)
-	if err == nil {
-		err = fsys.sweep(dctx)
-	}
+	fsys, err := New(dctx, port, l.opts.FS)
 	if err != nil {
-		_ = conn.Close()
+		return err
+	}
+	if err := fsys.sweep(dctx); err != nil {
+		_ = fsys.Close()
 		return err
 	}
 	l.mu.Lock()
-	l.fs, l.conn, l.info = fsys, conn, fsys.Board()
+	l.fs, l.conn, l.info = fsys, fsys.conn, fsys.Board()
 	l.mu.Unlock()
 	l.log.Info("board connected", "board", fsys.Board().String())
 	return nil

@@ -99,7 +99,7 @@ func TestMinifyHelpers(t *testing.T) {
 }
 
 // TestHelperBytes says what installing the helpers costs each kind of
-// board: Prepare's question, the helpers, and _fb. The budgets are the
+// board: prepare's question, the helpers, and _fb. The budgets are the
 // costs of the hand-minified helpers this source replaced (commit
 // 2079c98), which the minified source must not exceed.
 func TestHelperBytes(t *testing.T) {

@@ -9,7 +9,6 @@ import (
 	"time"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
-	"github.com/ftpbridge/ftpbridge/repl"
 	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
 )
 
@@ -26,7 +25,7 @@ func TestSweep(t *testing.T) {
 	for _, c := range cases {
 		t.Run(string(c.profile), func(t *testing.T) {
 			t.Parallel()
-			f, conn, b, _ := startConn(t, c.profile, boardtest.Options{}, boardfs.Options{})
+			f, b, _ := startWith(t, c.profile, boardtest.Options{}, boardfs.Options{})
 			ctx := ctxFor(t, time.Minute)
 			if c.profile != boardtest.Microbit {
 				if err := f.Mkdir(ctx, "/d"); err != nil {
@@ -38,11 +37,9 @@ func TestSweep(t *testing.T) {
 					t.Fatalf("WriteFile(%q): %v", p, err)
 				}
 			}
-			conn.Close()
+			f.Close()
 			link, err := boardfs.Connect(ctx, boardfs.LinkOptions{
-				Dial: func(ctx context.Context) (*repl.Conn, error) {
-					return repl.Open(ctx, b.Device, 115200, repl.Options{Prepare: boardfs.Prepare})
-				},
+				Dial: func(context.Context) (boardfs.Port, error) { return b.Open() },
 			})
 			if err != nil {
 				t.Fatal(err)

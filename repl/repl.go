@@ -17,8 +17,6 @@ import (
 	"log/slog"
 	"regexp"
 	"time"
-
-	"go.bug.st/serial"
 )
 
 // Control characters of the REPL (pyexec.c).
@@ -51,7 +49,8 @@ var (
 	ErrProtocol = errors.New("repl: unexpected reply")
 )
 
-// Port is what repl needs of a serial line; go.bug.st/serial's Port has it.
+// Port is what repl needs of a serial line; go.bug.st/serial's Port has
+// it. A Port that is also an io.Closer is closed by Close and ClosePort.
 type Port interface {
 	io.ReadWriter
 	SetReadTimeout(t time.Duration) error
@@ -104,28 +103,9 @@ func (c *Conn) Stats() Stats {
 	return Stats{Execs: c.execs, Sent: c.line.sent, Received: c.line.received}
 }
 
-// Open opens a serial device at baud (115200 when 0), 8N1, without moving
-// DTR or RTS: on many ESP boards those lines reset the chip or put it into
-// its bootloader.
-func Open(ctx context.Context, path string, baud int, opts Options) (*Conn, error) {
-	if baud == 0 {
-		baud = 115200
-	}
-	mode := &serial.Mode{BaudRate: baud, InitialStatusBits: &serial.ModemOutputBits{DTR: false, RTS: false}}
-	port, err := serial.Open(path, mode)
-	if err != nil {
-		// A pty answers the modem-line ioctls with ENOTTY; the serial
-		// library then fails the open, so retry without touching them.
-		port, err = serial.Open(path, &serial.Mode{BaudRate: baud})
-		if err != nil {
-			return nil, fmt.Errorf("repl: open %s: %w", path, err)
-		}
-	}
-	return New(port, opts), nil
-}
-
-// New starts a conversation over port. Nothing is sent until the first
-// call that needs the board.
+// New starts a conversation over port, which the caller opened (repl
+// never opens a port by name). Nothing is sent until the first call that
+// needs the board; Close closes the port.
 func New(port Port, opts Options) *Conn {
 	if opts.PieceSize <= 0 {
 		opts.PieceSize = 256

@@ -22,10 +22,11 @@ func open(t testing.TB, b *boardtest.Board, opts repl.Options) *repl.Conn {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.NewTextHandler(t.Output(), &slog.HandlerOptions{Level: slog.LevelWarn}))
 	}
-	c, err := repl.Open(context.Background(), b.Device, 115200, opts)
+	port, err := b.Open()
 	if err != nil {
-		t.Fatalf("repl.Open(%s): %v", b.Device, err)
+		t.Fatalf("open %s: %v", b.Device, err)
 	}
+	c := repl.New(port, opts)
 	t.Cleanup(func() { c.Close() })
 	return c
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
 	"github.com/ftpbridge/ftpbridge/ftpdriver"
-	"github.com/ftpbridge/ftpbridge/repl"
 )
 
 const (
@@ -230,8 +229,8 @@ func (f *fleet) connect(ctx context.Context, m *member) {
 	// device.
 	where := &boardPort{path: m.port, exists: deviceExists}
 	link, err := boardfs.Connect(ctx, boardfs.LinkOptions{
-		Dial: func(ctx context.Context) (*repl.Conn, error) {
-			return repl.Open(ctx, m.port, f.line.baud, repl.Options{Logger: log, Prepare: boardfs.Prepare})
+		Dial: func(context.Context) (boardfs.Port, error) {
+			return openPort(m.port, f.line.baud)
 		},
 		Present: func() bool { _, ok := where.locate(); return ok },
 		FS:      f.line.boardOptions(log, m.port),

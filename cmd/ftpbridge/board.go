@@ -1,10 +1,34 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+
+	"go.bug.st/serial"
 )
+
+// openPort opens the serial device at path at baud (115200 when 0), 8N1,
+// without moving DTR or RTS: on many ESP boards those lines reset the chip
+// or put it into its bootloader. It is the only place ftpbridge opens a
+// port by name.
+func openPort(path string, baud int) (serial.Port, error) {
+	if baud == 0 {
+		baud = 115200
+	}
+	mode := &serial.Mode{BaudRate: baud, InitialStatusBits: &serial.ModemOutputBits{DTR: false, RTS: false}}
+	port, err := serial.Open(path, mode)
+	if err != nil {
+		// A pty answers the modem-line ioctls with ENOTTY; the serial
+		// library then fails the open, so retry without touching them.
+		port, err = serial.Open(path, &serial.Mode{BaudRate: baud})
+		if err != nil {
+			return nil, fmt.Errorf("open %s: %w", path, err)
+		}
+	}
+	return port, nil
+}
 
 // boardPort finds the board's serial port again after an unplug: at the
 // same path, or, when the board has a USB serial number, wherever the

@@ -14,7 +14,6 @@ import (
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
 	"github.com/ftpbridge/ftpbridge/ftpdriver"
-	"github.com/ftpbridge/ftpbridge/repl"
 )
 
 // app is what the commands share: the one logger, its level, and the two
@@ -133,7 +132,7 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 	// hear "board not connected", and it is taken back when it returns.
 	where := newBoardPort(port, a.listPorts)
 	link, err := boardfs.Connect(ctx, boardfs.LinkOptions{
-		Dial: func(ctx context.Context) (*repl.Conn, error) {
+		Dial: func(context.Context) (boardfs.Port, error) {
 			p, ok := where.locate()
 			if !ok {
 				p = port // fails, and says why
@@ -141,7 +140,7 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 			if p != port {
 				log.Info("the board is at a new path: the same USB serial number", "port", port, "now", p)
 			}
-			return repl.Open(ctx, p, line.baud, repl.Options{Logger: log.With("port", p), Prepare: boardfs.Prepare})
+			return openPort(p, line.baud)
 		},
 		Present: func() bool { _, ok := where.locate(); return ok },
 		FS:      line.boardOptions(log.With("port", port), port),

@@ -19,7 +19,6 @@ import (
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
 	"github.com/ftpbridge/ftpbridge/ftpdriver"
-	"github.com/ftpbridge/ftpbridge/repl"
 	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
 )
 
@@ -53,7 +52,7 @@ func Start(tb testing.TB, opts Options) *Server {
 	}
 	log := testLogger(tb, opts)
 	b := boardtest.Start(tb, opts.Profile, opts.Board)
-	link := startLink(tb, b, opts.Board, opts, log)
+	link := startLink(tb, b, opts, log)
 	s := &Server{Board: b, Link: link, opts: opts}
 	s.Addr, s.stop = serve(tb, opts, log, func(dopts ftpdriver.Options) *ftpdriver.Server {
 		return ftpdriver.New(link, dopts)
@@ -71,14 +70,12 @@ func testLogger(tb testing.TB, opts Options) *slog.Logger {
 // startLink connects to b the way ftpbridge does, through a Link that
 // follows it across a cut and a replug of the rig's line, runs the link,
 // and stops it at cleanup, after the server (cleanups run last first).
-func startLink(tb testing.TB, b *boardtest.Board, line boardtest.Options, opts Options, log *slog.Logger) *boardfs.Link {
+func startLink(tb testing.TB, b *boardtest.Board, opts Options, log *slog.Logger) *boardfs.Link {
 	tb.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	link, err := boardfs.Connect(ctx, boardfs.LinkOptions{
-		Dial: func(ctx context.Context) (*repl.Conn, error) {
-			return repl.Open(ctx, b.Device, line.Baud, repl.Options{Logger: log.With("layer", "repl"), Prepare: boardfs.Prepare})
-		},
+		Dial:    func(context.Context) (boardfs.Port, error) { return b.Open() },
 		Present: func() bool { _, err := os.Stat(b.Device); return err == nil },
 		// The board's clock is set, as ftpbridge sets it.
 		FS: boardfs.Options{Logger: log.With("layer", "boardfs"), BusyWait: opts.BusyWait, Clock: time.Now, Cache: opts.Cache},
@@ -187,7 +184,7 @@ func StartMulti(tb testing.TB, opts Options, boards ...boardtest.Options) *Multi
 	for i, line := range boards {
 		b := boardtest.Start(tb, opts.Profile, line)
 		name := "b" + strconv.Itoa(i)
-		link := startLink(tb, b, line, opts, log.With("board", name))
+		link := startLink(tb, b, opts, log.With("board", name))
 		s.Boards = append(s.Boards, b)
 		s.Links = append(s.Links, link)
 		set[name] = link

@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"go.bug.st/serial"
+
 	"github.com/ftpbridge/ftpbridge/scripts/rig"
 )
 
@@ -75,6 +77,17 @@ func Start(tb testing.TB, profile Profile, opts Options) *Board {
 		}
 	})
 	return &Board{Device: b.Device, Root: b.Root, tb: tb, board: b}
+}
+
+// Open opens the board's serial device, as cmd/ftpbridge opens a real
+// board's; whoever it is given to (a repl.Conn, a boardfs.FS) closes it.
+// It returns its error rather than failing the test: a boardfs.Link dials
+// from its own goroutine, and while the rig's line is cut the device is
+// absent and the Link tries again.
+func (b *Board) Open() (serial.Port, error) {
+	// A pty has no modem lines and ignores the rate: the rig's line sets
+	// the pace.
+	return serial.Open(b.Device, &serial.Mode{BaudRate: 115200})
 }
 
 // Reset presses the board's reset button: boot noise, banner, friendly
