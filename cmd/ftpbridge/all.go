@@ -4,9 +4,7 @@ import (
 	"cmp"
 	"context"
 	"crypto/tls"
-	"fmt"
 	"log/slog"
-	"net"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -35,10 +33,9 @@ const (
 // port is back.
 func serveAll(ctx context.Context, a *app, line lineFlags, server serverFlags, tlsConfig *tls.Config) error {
 	log := a.log
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", server.listen)
+	ln, err := listen(ctx, server)
 	if err != nil {
-		return fmt.Errorf("listening for FTP clients: %w", err)
+		return err
 	}
 	defer ln.Close()
 
@@ -54,21 +51,11 @@ func serveAll(ctx context.Context, a *app, line lineFlags, server serverFlags, t
 		byName: map[string]*member{},
 	}
 	srv := ftpdriver.NewMulti(f, driverOptions(log, ln, server, tlsConfig))
-	if err := srv.Listen(); err != nil {
-		return err
-	}
-	log.Info(fmt.Sprintf("serving ftp://%s for every MicroPython board plugged in, one folder each", srv.Addr()),
-		"read_only", server.readOnly, "tls", tlsConfig != nil, "anonymous", server.user == "")
+	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
-	go func() { f.watch(ctx); close(watched) }()
-	err = srv.Serve(ctx)
-	<-watched
-	f.stop()
-	if err != nil {
-		return err
-	}
-	log.Info("stopped")
-	return nil
+	go func() { f.watch(wctx); close(watched) }()
+	defer func() { stopWatch(); <-watched; f.stop() }()
+	return serveFTP(ctx, log, srv, "for every MicroPython board plugged in, one folder each", server, tlsConfig)
 }
 
 // fleet is the boards --all serves, as ftpdriver.Boards: one boardfs.Link

@@ -120,11 +120,9 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 		port = p.Name
 	}
 
-	// Listen before touching the board: a port in use is found at once.
-	var lc net.ListenConfig
-	ln, err := lc.Listen(ctx, "tcp", server.listen)
+	ln, err := listen(ctx, server)
 	if err != nil {
-		return fmt.Errorf("listening for FTP clients: %w", err)
+		return err
 	}
 	defer ln.Close()
 
@@ -163,11 +161,27 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 	go func() { link.Run(lctx); close(linkDone) }()
 	defer func() { stopLink(); <-linkDone }()
 	srv := ftpdriver.New(link, driverOptions(log, ln, server, tlsConfig))
+	return serveFTP(ctx, log, srv, fmt.Sprintf("for %s on %s", link.Info(), port), server, tlsConfig)
+}
+
+// listen opens the address FTP clients reach: before any board is
+// touched, so that an address in use is found at once.
+func listen(ctx context.Context, server serverFlags) (net.Listener, error) {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", server.listen)
+	if err != nil {
+		return nil, fmt.Errorf("listening for FTP clients: %w", err)
+	}
+	return ln, nil
+}
+
+// serveFTP serves FTP clients until ctx is done (Ctrl-C, SIGTERM), then closes
+// their connections; what says what is served, for the log.
+func serveFTP(ctx context.Context, log *slog.Logger, srv *ftpdriver.Server, what string, server serverFlags, tlsConfig *tls.Config) error {
 	if err := srv.Listen(); err != nil {
 		return err
 	}
-	info := link.Info()
-	log.Info(fmt.Sprintf("serving ftp://%s for %s on %s", srv.Addr(), info, port),
+	log.Info(fmt.Sprintf("serving ftp://%s %s", srv.Addr(), what),
 		"read_only", server.readOnly, "tls", tlsConfig != nil, "anonymous", server.user == "")
 	if err := srv.Serve(ctx); err != nil {
 		return err
