@@ -22,7 +22,7 @@ import (
 )
 
 // vmProfiles are the boards with a modern os module; the micro:bit's flat
-// filesystem is not supported by this version of boardfs.
+// filesystem has tests of its own.
 var vmProfiles = []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266, boardtest.Pyboard}
 
 func start(t testing.TB, p boardtest.Profile, opts boardtest.Options) (*boardfs.FS, *boardtest.Board, string) {

@@ -165,7 +165,8 @@ func (f *FS) openCached(ctx context.Context, p string) (data []byte, ok bool, er
 	z := f.compressDownloads()
 	for _, m := range missing {
 		var buf bytes.Buffer
-		got, err := f.readRange(ctx, p, m[0], m[1], &buf, &z)
+		var got int64
+		got, z, err = f.readRange(ctx, p, m[0], m[1], &buf, z)
 		if err != nil || got != m[1] {
 			f.log.Debug("fetching changed blocks failed: reading the whole file", "path", p, "err", err)
 			return nil, false, nil

@@ -20,7 +20,7 @@ import (
 // read.go and write.go read straight through; a new family of boards
 // (CircuitPython, say) is a new dialect.
 type dialect interface {
-	// helpers returns the helpers Prepare installs, in the parts it sends
+	// helpers returns the helpers prepare installs, in the parts it sends
 	// them in; deflate says the board has the deflate module.
 	helpers(deflate bool) []string
 	// lacks says why the board cannot do what f names, or "" when it can.
@@ -131,7 +131,7 @@ func (osDialect) remove(ctx context.Context, f *FS, p string) error {
 func (osDialect) rename(ctx context.Context, f *FS, from, to string) error {
 	_, err := f.call(ctx, "rename", from, pyCall("_mv", from, to))
 	var pe *repl.PyError
-	if err != nil && errors.As(err, &pe) && (pe.Errno == 1 || pe.Errno == 18) && topDir(from) != topDir(to) {
+	if err != nil && errors.As(err, &pe) && (pe.Errno == repl.EPERM || pe.Errno == repl.EXDEV) && topDir(from) != topDir(to) {
 		return f.moveAcross(ctx, from, to)
 	}
 	return err

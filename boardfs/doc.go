@@ -12,7 +12,7 @@
 //   - fs.go: FS, New, Options, Entry and the errors.
 //   - py/*.py: the Python that runs on the board, readable, one file per
 //     concern; python.go embeds it and minify.go shrinks it for the wire.
-//   - helpers.go: Prepare, which installs the helpers.
+//   - helpers.go: prepare, which installs the helpers.
 //   - dialect.go: what differs between families of boards, and the
 //     dialect of boards with an os module; microbit.go: the micro:bit's.
 //   - lock.go: the board lock operations take turns on.

@@ -11,13 +11,13 @@ import (
 // ctrlD ends a program's output in the raw REPL.
 const ctrlD = 0x04
 
-// Download frames, as the board's _r helper writes them: each is a 2-byte
-// big-endian length n (1 to maxFrame), n bytes of file data and their
-// check: a CRC-32, the sum of the bytes on the micro:bit (whose Python is
-// too slow for a CRC and has no binascii), or 0 from other boards without
-// binascii. The end is a zero length and the 4-byte count of data bytes in
-// all frames, so a length damaged into an early end, or a lost frame,
-// cannot pass for a short read.
+// Download frames, as the board's _f helper (py/frames.py) writes them:
+// each is a 2-byte big-endian length n (1 to maxFrame), n bytes of file
+// data and their check: a CRC-32, the sum of the bytes on the micro:bit
+// (whose Python is too slow for a CRC and has no binascii), or 0 from
+// other boards without binascii. The end is a zero length and the 4-byte
+// count of data bytes in all frames, so a length damaged into an early
+// end, or a lost frame, cannot pass for a short read.
 var (
 	// errNoFrames: the output ended (0x04) before the first frame; the
 	// helper raised instead of sending.

@@ -10,7 +10,7 @@ import (
 	"github.com/ftpbridge/ftpbridge/repl"
 )
 
-// The helpers, defined on the board once per interpreter (repl's Prepare):
+// The helpers, defined on the board once per interpreter (by prepare):
 // helpers on every board with binary stdin and stdout, deltaHelpers with
 // them, zHelpers too where the board has deflate; flatHelpers on the
 // micro:bit. Their source is py/*.py.
@@ -33,7 +33,7 @@ func prepare(ctx context.Context, c *repl.Conn) error {
 		return fmt.Errorf("boardfs: install helpers: %w", err)
 	}
 	fields := strings.Fields(string(out))
-	// The dialect's helpers are all Prepare needs of it: what the reply
+	// The dialect's helpers are all prepare needs of it: what the reply
 	// checks with (binascii) does not matter here.
 	d := newDialect(len(fields) > 0 && fields[0] == "True", false)
 	parts := d.helpers(slices.Contains(fields, "deflate"))
@@ -52,7 +52,7 @@ func prepare(ctx context.Context, c *repl.Conn) error {
 	return nil
 }
 
-// helperVersion names a set of helpers: Prepare sets _fb to it last.
+// helperVersion names a set of helpers: prepare sets _fb to it last.
 func helperVersion(parts []string) string {
 	return fmt.Sprintf("%08x", crc32.ChecksumIEEE([]byte(strings.Join(parts, ""))))
 }

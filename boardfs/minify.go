@@ -12,7 +12,7 @@ import (
 // between two word characters, consecutive simple statements share a line
 // (a;b), a block of simple statements follows its header (if x:a;b), and
 // the parameters and locals of each def get one-letter names. The output
-// is a function of the input alone, so the helpers' version (Prepare's
+// is a function of the input alone, so the helpers' version (prepare's
 // _fb) changes only when their source does.
 //
 // It understands the Python the helpers are written in, and refuses what

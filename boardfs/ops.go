@@ -28,10 +28,10 @@ func (f *FS) List(ctx context.Context, dir string) ([]Entry, error) {
 	})
 }
 
-// parseList reads the helpers' listing: hex name, is-dir, size, mtime.
-// parseList reads _l's lines, which end with the CRC-32 of all of them:
-// a name or size damaged on the line is ErrCorrupt, not a wrong entry. The
-// checksum is checked before any line is parsed.
+// parseList reads _l's listing: one line per entry (hex name, is-dir,
+// size, mtime), then the lines' seal (the dialect's: CRC-32 or byte sum),
+// checked before any line is parsed, so a name or size damaged on the line
+// is ErrCorrupt, not a wrong entry.
 func (f *FS) parseList(out []byte) ([]Entry, error) {
 	var lines []string
 	sealed := false

@@ -11,58 +11,59 @@ import (
 	"github.com/ftpbridge/ftpbridge/repl"
 )
 
-// readRange copies up to n bytes of p from offset to w, as framed raw bytes
-// from one exec, holding the board. Each frame is a 2-byte length, the data
-// and its CRC-32. With *deflate true the board deflates the segment, and
-// *deflate is then set to whether that saved anything, so a reader stops
-// asking once a file proves incompressible.
-func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writer, deflate *bool) (int64, error) {
+// readRange copies up to n bytes of p from offset to w, as frames
+// (frames.go) from one exec, holding the board, and returns how many it
+// copied. With deflate the board is asked to deflate the segment (_z), and
+// deflated says whether that saved anything (else the segment came
+// plain), so a reader stops asking once a file proves incompressible;
+// without, deflated is false.
+func (f *FS) readRange(ctx context.Context, p string, offset, n int64, w io.Writer, deflate bool) (copied int64, deflated bool, err error) {
+	deflated = deflate
 	call, check, err := f.d.readCall(p, offset, n)
 	if err != nil {
-		return 0, err
+		return 0, deflated, err
 	}
-	if *deflate {
+	if deflate {
 		// Only a board whose dialect has the deflate helpers is asked
 		// (compressDownloads).
 		call = pyCall("_z", p, offset, n)
 	}
 	if err := f.acquire(ctx); err != nil {
-		return 0, fmt.Errorf("boardfs: read %q: %w", p, err)
+		return 0, deflated, fmt.Errorf("boardfs: read %q: %w", p, err)
 	}
 	defer f.release()
 	run, err := f.conn.Start(ctx, call)
 	if err != nil {
-		return 0, f.wrap("read", p, err)
+		return 0, deflated, f.wrap("read", p, err)
 	}
-	var total int64
-	if *deflate {
-		total, *deflate, err = decodeDeflated(run, w, offset, n)
+	if deflate {
+		copied, deflated, err = decodeDeflated(run, w, offset, n)
 	} else {
-		total, err = decodeFrames(run, w, check, offset)
+		copied, err = decodeFrames(run, w, check, offset)
 	}
 	switch {
 	case errors.Is(err, errNoFrames):
 		// The helper failed before its first frame (the file is missing,
 		// say): the byte read was the end of its output.
 		run.Unread([]byte{ctrlD})
-		return 0, f.finish(ctx, run, "read", p, fmt.Errorf("%w: no data", ErrProtocol))
+		return 0, deflated, f.finish(ctx, run, "read", p, fmt.Errorf("%w: no data", ErrProtocol))
 	case errors.Is(err, errLostFraming):
 		// Parsing on could take file bytes for the REPL's markers.
 		run.Abandon(ctx)
-		return total, fmt.Errorf("boardfs: read %q: %w", p, err)
+		return copied, deflated, fmt.Errorf("boardfs: read %q: %w", p, err)
 	case err != nil:
-		return total, f.finish(ctx, run, "read", p, err)
+		return copied, deflated, f.finish(ctx, run, "read", p, err)
 	}
 	// Output after the end frame means a frame's length was damaged into
 	// an early end: what was read is not the segment.
 	out, err := run.Wait(ctx)
 	if err != nil {
-		return total, f.wrap("read", p, err)
+		return copied, deflated, f.wrap("read", p, err)
 	}
 	if len(out) > 0 {
-		return total, fmt.Errorf("boardfs: read %q: %w: %d bytes after the end frame", p, ErrCorrupt, len(out))
+		return copied, deflated, fmt.Errorf("boardfs: read %q: %w: %d bytes after the end frame", p, ErrCorrupt, len(out))
 	}
-	return total, nil
+	return copied, deflated, nil
 }
 
 // maxFrame is the most data one download frame carries (the helper's
@@ -124,8 +125,9 @@ type reader struct {
 }
 
 // fetch reads the next segment. A segment that arrives damaged (a flipped
-// bit, a lost byte) or is cut short by a board reset is read once more; a second failure ends the transfer,
-// so a client never gets a wrong file reported complete.
+// bit, a lost byte) or is cut short by a board reset is read once more; a
+// second failure ends the transfer, so a client never gets a wrong file
+// reported complete.
 func (r *reader) fetch(ctx context.Context) error {
 	var seg bytes.Buffer
 	var n int64
@@ -134,7 +136,7 @@ func (r *reader) fetch(ctx context.Context) error {
 	for attempt := 0; attempt < 2; attempt++ {
 		seg.Reset()
 		sctx, cancel := context.WithTimeout(ctx, segmentTimeout)
-		n, err = r.f.readRange(sctx, r.p, r.off, r.segment(), &seg, &r.deflate)
+		n, r.deflate, err = r.f.readRange(sctx, r.p, r.off, r.segment(), &seg, r.deflate)
 		cancel()
 		if err == nil || !(errors.Is(err, ErrCorrupt) || errors.Is(err, repl.ErrBoardReset)) {
 			break

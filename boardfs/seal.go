@@ -62,15 +62,21 @@ func (f *FS) unseal(out string) (string, error) {
 	return line, nil
 }
 
+// enotemptyHost is ENOTEMPTY on ports built with their host's errno
+// numbers instead of MicroPython's (the unix port on macOS and the BSDs).
+const enotemptyHost = 66
+
+// wrap says which operation on which path failed, and adds boardfs's
+// errors to the board's exceptions that mean them.
 func (f *FS) wrap(op, p string, err error) error {
 	var pe *repl.PyError
 	if errors.As(err, &pe) {
 		switch pe.Errno {
-		case 39, 66: // ENOTEMPTY (Linux numbering; some ports use 66)
+		case repl.ENOTEMPTY, enotemptyHost:
 			err = fmt.Errorf("%w: %w", ErrNotEmpty, err)
-		case 19, 22, 36: // ENODEV (no such mount), EINVAL, ENAMETOOLONG
+		case repl.ENODEV, repl.EINVAL, repl.ENAMETOOLONG: // ENODEV: no such mount
 			err = fmt.Errorf("%w: %w", ErrBadName, err)
-		case 28: // ENOSPC
+		case repl.ENOSPC:
 			err = fmt.Errorf("%w: %w", ErrNoSpace, err)
 		}
 	}

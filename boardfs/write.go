@@ -219,10 +219,11 @@ func (f *FS) WriteFile(ctx context.Context, p string, r io.Reader, size int64) e
 	return u.Commit(ctx)
 }
 
-// send appends data to the file at p (creating it unless appending), in
-// one exec, holding the board.
-func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) error {
-	if !appending {
+// send writes data to the file at p in one exec, holding the board: after
+// what p holds once started (an append, or an upload past its first
+// segment), else in its place.
+func (f *FS) send(ctx context.Context, p string, data []byte, started bool) error {
+	if !started {
 		if err := f.d.openUpload(ctx, f, p); err != nil {
 			return err
 		}
@@ -231,11 +232,11 @@ func (f *FS) send(ctx context.Context, p string, data []byte, appending bool) er
 		return fmt.Errorf("boardfs: upload %q: %w", p, err)
 	}
 	defer f.release()
-	call, piece := f.d.writeCall(p, len(data), appending)
+	call, piece := f.d.writeCall(p, len(data), started)
 	if z, wbits := f.deflated(data); z != nil {
 		// The board inflates into the file: fewer bytes on the wire. Only
 		// a board whose dialect has the deflate helpers gets here.
-		call = pyCall("_wz", p, len(z), appending, wbits)
+		call = pyCall("_wz", p, len(z), started, wbits)
 		data = z
 	}
 	run, err := f.conn.Start(ctx, call)

@@ -4,8 +4,8 @@
 // library's habits (which handler stats what, which reply codes are fixed);
 // the board and its Python stay below, in boardfs.
 //
-// The traps of ftpserverlib v0.32 this package works around are listed in
-// shared/notes/ftp-facts.md; each workaround says so where it is made.
+// Each trap of ftpserverlib v0.32 this package works around is explained
+// where the workaround is made.
 package ftpdriver
 
 import (

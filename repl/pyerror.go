@@ -22,23 +22,31 @@ func (e *PyError) Error() string {
 	return "board: " + e.Type + ": " + e.Message
 }
 
-// Errno numbers as MicroPython numbers them (py/mperrno.h, Linux's values).
+// Errno values of PyError.Errno, as MicroPython numbers them: Linux's
+// numbering, which py/mperrno.h follows.
 const (
-	errnoEPERM  = 1
-	errnoENOENT = 2
-	errnoEACCES = 13
-	errnoEEXIST = 17
+	EPERM        = 1
+	ENOENT       = 2
+	EIO          = 5
+	EACCES       = 13
+	EEXIST       = 17
+	EXDEV        = 18
+	ENODEV       = 19
+	EINVAL       = 22
+	ENOSPC       = 28
+	ENAMETOOLONG = 36
+	ENOTEMPTY    = 39
 )
 
 // Unwrap maps the board's errno to io/fs's sentinels, so callers can test
 // errors.Is(err, fs.ErrNotExist).
 func (e *PyError) Unwrap() error {
 	switch e.Errno {
-	case errnoENOENT:
+	case ENOENT:
 		return fs.ErrNotExist
-	case errnoEEXIST:
+	case EEXIST:
 		return fs.ErrExist
-	case errnoEPERM, errnoEACCES:
+	case EPERM, EACCES:
 		return fs.ErrPermission
 	}
 	return nil

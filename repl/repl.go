@@ -3,8 +3,8 @@
 // returns its output, streams a program's stdin and stdout for the layers
 // above, and notices resets and unplugged cables. It knows nothing of files.
 //
-// The protocol facts it relies on come from MicroPython's shared/runtime/pyexec.c
-// and from real boards; see ../shared/notes/raw-repl-facts.md.
+// The protocol facts it relies on come from MicroPython's
+// shared/runtime/pyexec.c and from real boards; each says where it is used.
 package repl
 
 import (
@@ -200,9 +200,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 // their answers by seconds.
 const answerWait = 10 * time.Second
 
-// enterRaw takes the board from any state to the raw prompt: a program
-// running is interrupted, a half-typed line or paste mode is cancelled, and
-// whatever the board printed before the banner is skipped.
 // stuckReadFiller is how many bytes enterRaw sends to a board stuck
 // reading: more than any helper reads with Ctrl-C off (boardfs's upload
 // segments, repl's code loader).
@@ -222,6 +219,9 @@ func (c *Conn) fill(ctx context.Context, n int) error {
 	return c.line.drain(ctx, 50*time.Millisecond)
 }
 
+// enterRaw takes the board from any state to the raw prompt: a program
+// running is interrupted, a half-typed line or paste mode is cancelled, and
+// whatever the board printed before the banner is skipped.
 func (c *Conn) enterRaw(ctx context.Context) error {
 	var lastErr error
 	for attempt := range 3 {

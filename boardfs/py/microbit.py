@@ -1,7 +1,7 @@
 # The micro:bit's helpers. Its MicroPython 1.9.2 has a flat filesystem: os
 # has only listdir, remove, size and uname; files open as 'r', 'rb', 'w' or
 # 'wb' and cannot seek; str has no encode; there is no sys.stdin.buffer,
-# hashlib or binascii, and a few KB of heap: Prepare installs these a few
+# hashlib or binascii, and a few KB of heap: prepare installs these a few
 # functions at a time (splitDefs). Data moves raw through microbit.uart,
 # which is the same serial line, and every check is the sum of the bytes
 # (a CRC in Python would be too slow there).
@@ -62,7 +62,7 @@ def _x(name, offset, count):
 
 # _wu(f, count) is _w for the micro:bit: it writes count bytes from the
 # uart to the open file f (the board cannot append, so an upload's file
-# stays open across execs: flatOpen in flat.go), with _w's ready ack, acks
+# stays open across execs: openUpload in microbit.go), with _w's ready ack, acks
 # and naks, in pieces of 30 bytes: two in flight fit the 63-byte receive
 # buffer. Raises the OSError of a failed write at the end.
 def _wu(f, count):

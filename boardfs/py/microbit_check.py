@@ -3,8 +3,8 @@
 
 
 # _ck(name) prints the sum of the bytes of the file name in decimal: the
-# micro:bit, without hashlib, checks an upload by it (flatVerify in
-# flat.go). Raises OSError.
+# micro:bit, without hashlib, checks an upload by it (checkUpload in
+# microbit.go). Raises OSError.
 def _ck(name):
     f = open(name, 'rb')
     total = 0
