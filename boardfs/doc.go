@@ -1,30 +1,91 @@
 // Package boardfs is a MicroPython board's filesystem, reached through the
 // raw REPL: list, stat, read, write, mkdir, remove, rename, hash and free
-// space. It sends short calls to helper functions it defines on the board,
-// and moves file contents as framed raw bytes. It knows nothing of FTP.
+// space. It defines small helper functions on the board, sends one call to
+// them per exec, and moves file contents as framed raw bytes. It knows
+// nothing of FTP.
 //
-// A dialect, chosen when the board is detected, says how to speak to its
-// family: boards with a modern os module (ilistdir, stat, statvfs) and
-// binary stdin/stdout move raw bytes through them; the micro:bit's flat
-// filesystem moves its bytes through microbit.uart.
+// # Where things are
 //
-// Where things are:
 //   - fs.go: FS, New, Options, Entry and the errors.
 //   - py/*.py: the Python that runs on the board, readable, one file per
-//     concern; python.go embeds it and minify.go shrinks it for the wire.
-//   - helpers.go: prepare, which installs the helpers.
-//   - dialect.go: what differs between families of boards, and the
-//     dialect of boards with an os module; microbit.go: the micro:bit's.
+//     concern, each function with its contract; python.go embeds it, and
+//     minify.go (renaming locals in minify_rename.go) shrinks it for the
+//     wire. quote.go's pyCall builds every call, quoting strings with pyStr.
+//   - helpers.go: prepare, which installs the helpers after every entry to
+//     raw mode unless the board holds them already.
+//   - dialect.go: what differs between families of boards, chosen once in
+//     New, and the dialect of boards with an os module; microbit.go: the
+//     micro:bit's.
 //   - lock.go: the board lock operations take turns on.
 //   - seal.go: running one helper call: sealed replies, asking again,
 //     mapping the board's exceptions to errors.
 //   - ops.go: List, Stat, Mkdir, Remove, RemoveDir, Rename, Hash, Space.
-//   - read.go: downloads: Open's reader, one framed segment per exec.
+//   - read.go: downloads, one framed segment per exec; frames.go decodes
+//     the frames.
 //   - write.go: uploads: Create, Append, Commit, Abort and the
 //     acknowledged sending of a segment.
-//   - frames.go: decoding download frames; deflate.go: compressed
-//     segments; delta.go: the cache and moving only what changed;
-//     clock.go: setting the board's clock;
-//     link.go: keeping a board across unplugs; quote.go: Go strings as
-//     Python literals, and path checks.
+//   - deflate.go: compressed segments; delta.go: the cache, and moving only
+//     what changed; clock.go: setting the board's clock; link.go: keeping a
+//     board across unplugs.
+//
+// # One RETR
+//
+// A client downloads /main.py from an ESP32. ftpdriver's GetHandle calls
+// FS.Open (read.go). Strings cross as pyStr literals, str(b'/main.py',
+// 'utf8'), shortened to '/main.py' here; ← is what the board answers.
+//
+// If a copy of the file is cached, openCached (delta.go) asks for the
+// file's block sums (_bs, py/delta.py), fetches only the KBs that differ,
+// and serves the copy once its SHA-256 is the board's:
+//
+//	_bs('/main.py',1024,1)  ← 8 hex digits (CRC-32) per KB, size, SHA-256:
+//	                          "1f2e3d4c9a8b7c6d 2048 9f86d081...\r\n"
+//
+// Otherwise Open returns a reader whose fetch reads one 4 KB segment per
+// exec. readRange takes the board lock (lock.go), asks the dialect
+// (dialect.go) for the call, starts it through repl, and decodes the
+// frames (frames.go) that _r (py/read.py) writes through _f
+// (py/frames.py):
+//
+//	_r('/main.py',0,4096)   ← [len 2][data len][CRC-32 4] ... [0 0][count 4]
+//
+// where len is at most 1000 and count is the bytes in all frames. A
+// damaged frame, a count that disagrees or a board reset has fetch read
+// the segment once more. A board that can deflate (deflate.go) is asked
+// for _z (py/deflate.py) instead, which answers 'Z' and frames of the
+// deflated segment, or 'P' and frames of the plain one.
+//
+// # One STOR
+//
+// A client uploads /main.py. ftpdriver calls FS.Create (write.go), which
+// names a temporary file beside the target (the dialect's tempName),
+// /.main.py.1a2b3c4d.ftpbridge, shortened to tmp here. Upload.Write keeps
+// what comes and flush sends it a 4 KB segment at a time. Before the first
+// segment it asks for the old file's sums (delta.go), and a segment whose
+// blocks match is copied on the board (_ca) rather than sent:
+//
+//	_bs('/main.py',1024,0)              ← "1f2e3d4c... 8192 -\r\n"
+//	_ca('/main.py','tmp',0,4096,0)      ← nothing
+//
+// Other segments go by send (write.go), to _w (py/write.py):
+//
+//	_w('tmp',4096,0)        ← 0x06 (file open, Ctrl-C off)
+//	                        → 128 bytes, 128 bytes (two in flight)
+//	                        ← 0x06 per 128 bytes (0x15 once a write failed)
+//
+// the last argument 1 once the upload has started. Where deflating saves
+// more than 2 %, _wz('tmp',zlen,0,wbits) takes the deflated segment with
+// the same acknowledgements and inflates it into the file. Commit then
+// checks the file and puts it in place; sealed replies end with '~' and
+// the CRC-32 of the line (seal.go):
+//
+//	_p(_t('tmp'))           ← "0 4096 812345678~5d41402a"  (isdir size mtime)
+//	_sha('tmp')             ← "<SHA-256 in hex>~<CRC-32>"
+//	_mv('tmp','/main.py')   ← nothing
+//
+// On a micro:bit (microbit.go) the same steps speak its dialect: _x for
+// _r, with frames of up to 64 bytes checked by their sum; the upload's
+// file is opened once (_u1a2b3c4d=open('name','wb')) and _wu writes to it
+// in pieces of 30 bytes; Commit checks the sum of its bytes (_ck) and
+// renames by copying (_cp) and removing.
 package boardfs
