@@ -567,7 +567,8 @@ func TestReadOnly(t *testing.T) {
 }
 
 func TestAuth(t *testing.T) {
-	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{User: "me", Password: "s3cret"}})
+	// Three failures from one address would lock it out (logins_test.go).
+	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{User: "me", Password: "s3cret", MaxLoginFails: 10, LoginFailDelay: time.Millisecond}})
 	for _, tt := range []struct{ user, pass string }{{"me", "wrong"}, {"anonymous", "s3cret"}, {"anonymous", ""}} {
 		c, err := ftp.Dial(s.Addr, ftp.DialWithTimeout(10*time.Second))
 		if err != nil {

@@ -66,6 +66,16 @@ type Options struct {
 	// ShutdownWait is how long Serve waits, once its context is done, for
 	// board operations in flight to end. Default 5 s.
 	ShutdownWait time.Duration
+	// LoginFailDelay is how long each failed login waits before its reply
+	// (vsftpd's delay_failed_login). Default 1 s.
+	LoginFailDelay time.Duration
+	// MaxLoginFails failed logins in a row from one address refuse that
+	// address for LoginLockout (vsftpd's max_login_fails, 3). Default 3.
+	MaxLoginFails int
+	// LoginLockout is how long an address is refused after MaxLoginFails
+	// failures; it doubles with each further round, up to an hour. Other
+	// addresses are not affected. Default 1 minute.
+	LoginLockout time.Duration
 }
 
 // PortRange is an inclusive range of TCP ports; the zero value means any.
@@ -100,6 +110,8 @@ type Server struct {
 	sessions map[uint32]*session
 	conns    map[*controlConn]struct{}
 	ops      sync.WaitGroup // board operations and open transfers
+
+	logins *loginGuard
 }
 
 // session is what the server keeps of one logged-in FTP connection.
@@ -139,6 +151,15 @@ func newServer(opts Options) *Server {
 	if opts.ShutdownWait <= 0 {
 		opts.ShutdownWait = 5 * time.Second
 	}
+	if opts.LoginFailDelay <= 0 {
+		opts.LoginFailDelay = time.Second
+	}
+	if opts.MaxLoginFails <= 0 {
+		opts.MaxLoginFails = 3
+	}
+	if opts.LoginLockout <= 0 {
+		opts.LoginLockout = time.Minute
+	}
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger,
@@ -146,6 +167,7 @@ func newServer(opts Options) *Server {
 		mounts:   map[string]*mount{},
 		sessions: map[uint32]*session{},
 		conns:    map[*controlConn]struct{}{},
+		logins:   newLoginGuard(opts),
 	}
 	s.ftp = ftpserver.NewFtpServer(mainDriver{s})
 	// The library logs "Listening..." and each connection at Info; the
@@ -233,6 +255,7 @@ func (s *Server) shutdown() {
 	for _, c := range conns {
 		_ = c.Close()
 	}
+	s.logins.stop()
 	done := make(chan struct{})
 	go func() { s.ops.Wait(); close(done) }()
 	select {
@@ -256,6 +279,14 @@ func (l trackingListener) Accept() (net.Conn, error) {
 			// Unwrapped: ftpserverlib recognizes its closed listener by the
 			// *net.OpError's text.
 			return nil, err
+		}
+		if left := l.s.logins.lockedOut(host(conn.RemoteAddr())); left > 0 {
+			// Refused before it takes a session's place; the address's
+			// summary counts it.
+			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_, _ = fmt.Fprintf(conn, "421 %v\r\n", lockedOutError{left})
+			_ = conn.Close()
+			continue
 		}
 		c := &controlConn{Conn: conn, s: l.s}
 		l.s.mu.Lock()
@@ -362,7 +393,8 @@ func (m mainDriver) ClientDisconnected(cc ftpserver.ClientContext) {
 }
 
 // AuthUser checks the one account, or lets anyone in when none is set.
-// The password is never logged.
+// The password is never logged. A failure costs its address time
+// (loginGuard); ftpserverlib then answers 530 and closes the connection.
 func (m mainDriver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftpserver.ClientDriver, error) {
 	s := m.s
 	s.mu.Lock()
@@ -372,11 +404,14 @@ func (m mainDriver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftp
 		return nil, ErrStopping
 	}
 	if s.opts.User != "" || s.opts.Password != "" {
-		userOK := subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.User)) == 1
-		passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(s.opts.Password)) == 1
-		if !userOK || !passOK {
-			ss.log.Warn("login refused", "user", user, "remote", cc.RemoteAddr())
-			return nil, errors.New("wrong user name or password")
+		err := s.logins.attempt(ss.ctx, host(cc.RemoteAddr()), user, func() bool {
+			userOK := subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.User)) == 1
+			passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(s.opts.Password)) == 1
+			return userOK && passOK
+		})
+		if err != nil {
+			ss.log.Debug("login refused", "user", user, "remote", cc.RemoteAddr(), "err", err)
+			return nil, err
 		}
 	}
 	ss.log.Debug("login", "user", user, "remote", cc.RemoteAddr())

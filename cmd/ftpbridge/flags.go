@@ -104,19 +104,25 @@ type serverFlags struct {
 	tlsKey       string
 	maxSessions  int
 	idleTimeout  time.Duration
+	maxFails     int
+	lockout      time.Duration
 }
 
 func (f *serverFlags) AddToCommand(cmd *cobra.Command) {
 	fl := cmd.Flags()
 	fl.StringVar(&f.listen, "listen", "127.0.0.1:2121", "address to serve FTP on")
 	fl.StringVar(&f.user, "user", "", "user name clients must log in with (with --password; both unset: anyone may log in)")
-	fl.StringVar(&f.password, "password", "", "password clients must log in with")
+	fl.StringVar(&f.password, "password", "", "password clients must log in with (FTPBRIDGE_PASSWORD keeps it out of the process list)")
 	fl.BoolVar(&f.readOnly, "read-only", false, "refuse every change to the board's files")
 	fl.Var(&f.passivePorts, "passive-ports", "port range for passive data connections, e.g. 50000-50100 (default: any)")
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate for explicit FTPS (AUTH TLS), with --tls-key")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fl.IntVar(&f.maxSessions, "max-sessions", 32, "FTP connections served at once; more are answered 421")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 15*time.Minute, "disconnect a client that sends no command for this long")
+	fl.IntVar(&f.maxFails, "max-login-fails", 3,
+		"failed logins in a row after which the client's address is refused for --login-lockout (each failure is answered after 1s)")
+	fl.DurationVar(&f.lockout, "login-lockout", time.Minute,
+		"how long an address is refused after --max-login-fails failures; doubles with each further round, up to an hour")
 }
 
 // check refuses combinations that cannot work or would be unsafe.
@@ -129,6 +135,12 @@ func (f *serverFlags) check() error {
 	}
 	if f.idleTimeout < time.Second {
 		return usagef("--idle-timeout %v: at least 1s", f.idleTimeout)
+	}
+	if f.maxFails < 1 {
+		return usagef("--max-login-fails %d: at least 1", f.maxFails)
+	}
+	if f.lockout < time.Second {
+		return usagef("--login-lockout %v: at least 1s", f.lockout)
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")

@@ -206,15 +206,17 @@ func (f *serverFlags) loadTLS() (*tls.Config, error) {
 // or all of them.
 func driverOptions(log *slog.Logger, ln net.Listener, server serverFlags, tlsConfig *tls.Config) ftpdriver.Options {
 	return ftpdriver.Options{
-		Logger:       log,
-		Listener:     ln,
-		User:         server.user,
-		Password:     server.password,
-		ReadOnly:     server.readOnly,
-		TLS:          tlsConfig,
-		PassivePorts: ftpdriver.PortRange(server.passivePorts),
-		MaxSessions:  server.maxSessions,
-		IdleTimeout:  server.idleTimeout,
+		Logger:        log,
+		Listener:      ln,
+		User:          server.user,
+		Password:      server.password,
+		ReadOnly:      server.readOnly,
+		TLS:           tlsConfig,
+		PassivePorts:  ftpdriver.PortRange(server.passivePorts),
+		MaxSessions:   server.maxSessions,
+		IdleTimeout:   server.idleTimeout,
+		MaxLoginFails: server.maxFails,
+		LoginLockout:  server.lockout,
 	}
 }
 
