@@ -37,6 +37,8 @@ const maxLoginRecords = 4096
 var (
 	// errWrongLogin is the reply to a wrong user name or password.
 	errWrongLogin = errors.New("wrong user name or password")
+	// errLoginTimeout: the client took longer than LoginTimeout to log in.
+	errLoginTimeout = errors.New("login time limit passed")
 )
 
 // lockedOutError is the reply to a login from an address that is refused.

@@ -18,6 +18,7 @@ import (
 	"net"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
@@ -66,6 +67,12 @@ type Options struct {
 	// ShutdownWait is how long Serve waits, once its context is done, for
 	// board operations in flight to end. Default 5 s.
 	ShutdownWait time.Duration
+	// LoginTimeout is how long a client may take from connecting to
+	// logging in; then it is answered 421 and disconnected, whatever it
+	// sent meanwhile (NOOPs keep no place). Default 1 minute: ample for a
+	// person typing at ftp's prompts, short enough that clients which
+	// never log in cannot hold MaxSessions places for long.
+	LoginTimeout time.Duration
 	// LoginFailDelay is how long each failed login waits before its reply
 	// (vsftpd's delay_failed_login). Default 1 s.
 	LoginFailDelay time.Duration
@@ -114,11 +121,15 @@ type Server struct {
 	logins *loginGuard
 }
 
-// session is what the server keeps of one logged-in FTP connection.
+// session is what the server keeps of one FTP connection.
 type session struct {
-	ctx    context.Context // cancelled on disconnect and on shutdown
-	cancel context.CancelFunc
-	log    *slog.Logger
+	ctx     context.Context // cancelled on disconnect and on shutdown
+	cancel  context.CancelFunc
+	log     *slog.Logger
+	cc      ftpserver.ClientContext
+	loginBy time.Time // LoginTimeout after the connection was accepted
+
+	loggedIn atomic.Bool
 }
 
 // New returns a server for board. Call Listen, then Serve.
@@ -150,6 +161,9 @@ func newServer(opts Options) *Server {
 	}
 	if opts.ShutdownWait <= 0 {
 		opts.ShutdownWait = 5 * time.Second
+	}
+	if opts.LoginTimeout <= 0 {
+		opts.LoginTimeout = time.Minute
 	}
 	if opts.LoginFailDelay <= 0 {
 		opts.LoginFailDelay = time.Second
@@ -288,7 +302,7 @@ func (l trackingListener) Accept() (net.Conn, error) {
 			_ = conn.Close()
 			continue
 		}
-		c := &controlConn{Conn: conn, s: l.s}
+		c := newControlConn(conn, l.s)
 		l.s.mu.Lock()
 		full := len(l.s.conns) >= l.s.opts.MaxSessions
 		if !full {
@@ -359,7 +373,8 @@ func (m mainDriver) GetSettings() (*ftpserver.Settings, error) {
 }
 
 // ClientConnected greets a client. It registers the session before
-// anything else can happen on it, so shutdown finds it.
+// anything else can happen on it, so shutdown finds it, and gives it to
+// the control connection it came on, which reads its commands first.
 func (m mainDriver) ClientConnected(cc ftpserver.ClientContext) (string, error) {
 	s := m.s
 	log := s.log.With("session", cc.ID())
@@ -369,7 +384,16 @@ func (m mainDriver) ClientConnected(cc ftpserver.ClientContext) (string, error) 
 		return "ftpbridge is shutting down", ErrStopping
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	s.sessions[cc.ID()] = &session{ctx: ctx, cancel: cancel, log: log}
+	ss := &session{ctx: ctx, cancel: cancel, log: log, cc: cc, loginBy: time.Now().Add(s.opts.LoginTimeout)}
+	for c := range s.conns {
+		// The library hands the driver no net.Conn; the remote address
+		// (host and port) names one connection.
+		if c.RemoteAddr().String() == cc.RemoteAddr().String() {
+			ss.loginBy = c.accepted.Add(s.opts.LoginTimeout)
+			c.attach(ss)
+		}
+	}
+	s.sessions[cc.ID()] = ss
 	log.Debug("client connected", "remote", cc.RemoteAddr())
 	if s.boards != nil {
 		return "ftpbridge: every board, one folder each", nil
@@ -404,22 +428,30 @@ func (m mainDriver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftp
 		return nil, ErrStopping
 	}
 	if s.opts.User != "" || s.opts.Password != "" {
-		err := s.logins.attempt(ss.ctx, host(cc.RemoteAddr()), user, func() bool {
+		ctx, cancel := context.WithDeadlineCause(ss.ctx, ss.loginBy, errLoginTimeout)
+		defer cancel()
+		err := s.logins.attempt(ctx, host(cc.RemoteAddr()), user, func() bool {
 			userOK := subtle.ConstantTimeCompare([]byte(user), []byte(s.opts.User)) == 1
 			passOK := subtle.ConstantTimeCompare([]byte(pass), []byte(s.opts.Password)) == 1
 			return userOK && passOK
 		})
 		if err != nil {
+			if ctx.Err() != nil {
+				err = context.Cause(ctx)
+			}
 			ss.log.Debug("login refused", "user", user, "remote", cc.RemoteAddr(), "err", err)
 			return nil, err
 		}
 	}
+	ss.loggedIn.Store(true)
 	ss.log.Debug("login", "user", user, "remote", cc.RemoteAddr())
 	return &clientDriver{srv: s, ctx: ss.ctx, log: ss.log, readOnly: s.opts.ReadOnly}, nil
 }
 
-// GetTLSConfig returns the FTPS configuration. Without one it must fail:
-// FEAT then leaves out AUTH TLS, and AUTH answers 550.
+// GetTLSConfig returns the FTPS configuration for data connections (and
+// FEAT's AUTH TLS line). Without one it must fail: FEAT then leaves out
+// AUTH TLS, and AUTH answers 550. With one, AUTH itself never reaches the
+// library: the control connection answers it (authHook).
 func (m mainDriver) GetTLSConfig() (*tls.Config, error) {
 	if m.s.opts.TLS == nil {
 		return nil, errors.New("TLS is not configured (--tls-cert, --tls-key)")

@@ -104,6 +104,7 @@ type serverFlags struct {
 	tlsKey       string
 	maxSessions  int
 	idleTimeout  time.Duration
+	loginTimeout time.Duration
 	maxFails     int
 	lockout      time.Duration
 }
@@ -119,6 +120,7 @@ func (f *serverFlags) AddToCommand(cmd *cobra.Command) {
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fl.IntVar(&f.maxSessions, "max-sessions", 32, "FTP connections served at once; more are answered 421")
 	fl.DurationVar(&f.idleTimeout, "idle-timeout", 15*time.Minute, "disconnect a client that sends no command for this long")
+	fl.DurationVar(&f.loginTimeout, "login-timeout", time.Minute, "disconnect a client that has not logged in this long after connecting")
 	fl.IntVar(&f.maxFails, "max-login-fails", 3,
 		"failed logins in a row after which the client's address is refused for --login-lockout (each failure is answered after 1s)")
 	fl.DurationVar(&f.lockout, "login-lockout", time.Minute,
@@ -135,6 +137,9 @@ func (f *serverFlags) check() error {
 	}
 	if f.idleTimeout < time.Second {
 		return usagef("--idle-timeout %v: at least 1s", f.idleTimeout)
+	}
+	if f.loginTimeout < time.Second {
+		return usagef("--login-timeout %v: at least 1s", f.loginTimeout)
 	}
 	if f.maxFails < 1 {
 		return usagef("--max-login-fails %d: at least 1", f.maxFails)

@@ -215,6 +215,7 @@ func driverOptions(log *slog.Logger, ln net.Listener, server serverFlags, tlsCon
 		PassivePorts:  ftpdriver.PortRange(server.passivePorts),
 		MaxSessions:   server.maxSessions,
 		IdleTimeout:   server.idleTimeout,
+		LoginTimeout:  server.loginTimeout,
 		MaxLoginFails: server.maxFails,
 		LoginLockout:  server.lockout,
 	}

@@ -1,0 +1,82 @@
+package ftpdriver_test
+
+import (
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/ftpbridge/ftpbridge/ftpdriver"
+	"github.com/ftpbridge/ftpbridge/ftpdriver/ftptest"
+)
+
+// endsWithin keeps sending on conn (send, every 200 to 400 ms) until the server
+// closes the connection, and returns the replies it read; it fails the
+// test if the connection is still open after limit.
+func endsWithin(t *testing.T, conn net.Conn, limit time.Duration, send func(i int) []byte) string {
+	t.Helper()
+	var got strings.Builder
+	buf := make([]byte, 512)
+	deadline := time.Now().Add(limit)
+	for i := 0; ; i++ {
+		if time.Now().After(deadline) {
+			last := got.String()
+			last = last[max(0, len(last)-200):]
+			t.Fatalf("the connection was still open after %v; the last it read: %q", limit, last)
+		}
+		if _, err := conn.Write(send(i)); err != nil {
+			return got.String() // closed, and the reply read before
+		}
+		_ = conn.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+		n, err := conn.Read(buf)
+		got.Write(buf[:n])
+		if err == io.EOF || (err != nil && closedByPeer(err)) {
+			return got.String()
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// A client that never logs in keeps no place, however busy it looks:
+// NOOPs before login are answered until the login time limit, then the
+// connection is closed with a 421 (ProFTPD's TimeoutLogin does the same).
+func TestNoopsBeforeLoginKeepNoPlace(t *testing.T) {
+	s := ftptest.StartUnplugged(t, ftptest.Options{Driver: ftpdriver.Options{
+		User: "me", Password: "pw", LoginTimeout: 2 * time.Second, MaxSessions: 1,
+	}})
+	c, code, msg := dialFrom(t, s.Addr, "127.0.0.1")
+	if code != 220 {
+		t.Fatalf("greeting = %d %s", code, msg)
+	}
+	got := endsWithin(t, c.conn, 20*time.Second, func(int) []byte { return []byte("NOOP\r\n") })
+	if !strings.Contains(got, "421 ") || !strings.Contains(got, "login time limit") {
+		t.Errorf("a client NOOPing without logging in got %q, want a 421 about the login time limit", got)
+	}
+	// Its place is free again.
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		c, code, msg := dialFrom(t, s.Addr, "127.0.0.1")
+		c.tp.Close()
+		if code == 220 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after the login time limit, a new connection still gets %d %s", code, msg)
+		}
+	}
+}
+
+// A command line sent a byte at a time must still end within the idle
+// limit: ftpserverlib's ReadLine hands over half a line when its deadline
+// passes and starts a fresh one, so the slow line lived for ever.
+func TestHalfSentLineEndsAtIdleLimit(t *testing.T) {
+	s := ftptest.StartUnplugged(t, ftptest.Options{Driver: ftpdriver.Options{IdleTimeout: 2 * time.Second}})
+	c := rawDial(t, s.Addr, "anonymous", "x")
+	line := "NOOP" + strings.Repeat(" ", 200)
+	got := endsWithin(t, c.conn, 20*time.Second, func(i int) []byte {
+		return []byte{line[i%len(line)]}
+	})
+	if !strings.Contains(got, "421 ") {
+		t.Errorf("a client sending a line a byte at a time got %q, want a 421", got)
+	}
+}
