@@ -1,6 +1,7 @@
 package ftpdriver_test
 
 import (
+	"fmt"
 	"io"
 	"net"
 	"strings"
@@ -78,5 +79,62 @@ func TestHalfSentLineEndsAtIdleLimit(t *testing.T) {
 	})
 	if !strings.Contains(got, "421 ") {
 		t.Errorf("a client sending a line a byte at a time got %q, want a 421", got)
+	}
+}
+
+// The idle limit holds on data connections too, as vsftpd's
+// data_connection_timeout: a listing the client never reads fails its
+// transfer once no byte has moved for IdleTimeout, and the session goes
+// on. The listing is "/" of a server over many (unplugged) boards: large
+// enough to fill the sockets' buffers, and no board is needed.
+func TestUnreadDataConnectionFailsAtIdleLimit(t *testing.T) {
+	names := make([]string, 60000)
+	for i := range names {
+		names[i] = fmt.Sprintf("board-with-a-long-name-to-fill-the-listing-%06d", i)
+	}
+	s := ftptest.StartUnpluggedMulti(t, ftptest.Options{Driver: ftpdriver.Options{IdleTimeout: 2 * time.Second}}, names...)
+	c := rawDial(t, s.Addr, "anonymous", "x")
+	data := c.epsv()
+	defer data.Close()
+	_ = data.SetReadBuffer(4096)
+	if code, msg := c.cmd("LIST /"); code != 150 {
+		t.Fatalf("LIST / = %d %s", code, msg)
+	}
+	start := time.Now()
+	code, msg := c.read() // the data connection is never read
+	if code < 400 {
+		t.Fatalf("a listing never read ended %d %s after %v, want a failure", code, msg, time.Since(start))
+	}
+	if took := time.Since(start); took > 20*time.Second {
+		t.Errorf("a listing never read failed after %v, want about the idle limit (2s)", took)
+	}
+	c.expect(200, "NOOP")
+}
+
+// A STOR that stalls after its first bytes fails once no byte has moved
+// for IdleTimeout: the board gets no file (neither the target nor a
+// temporary one), and the session goes on.
+func TestStalledUploadFailsAtIdleLimit(t *testing.T) {
+	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{IdleTimeout: 2 * time.Second}})
+	c := rawDial(t, s.Addr, "anonymous", "x")
+	data := c.epsv()
+	defer data.Close()
+	if code, msg := c.cmd("STOR /stalled.bin"); code != 150 {
+		t.Fatalf("STOR = %d %s", code, msg)
+	}
+	if _, err := data.Write(randomBytes(1000, 1)); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	code, msg := c.read() // and nothing more is sent
+	if code < 400 {
+		t.Fatalf("a stalled upload ended %d %s, want a failure", code, msg)
+	}
+	if took := time.Since(start); took > 30*time.Second {
+		t.Errorf("a stalled upload failed after %v, want about the idle limit (2s)", took)
+	}
+	c.expect(200, "NOOP")
+	if names := hostNames(t, s.Board.Root, "/"); len(names) != 0 {
+		t.Errorf("the board holds %v after a stalled upload, want nothing", names)
 	}
 }

@@ -119,7 +119,8 @@ func (f *serverFlags) AddToCommand(cmd *cobra.Command) {
 	fl.StringVar(&f.tlsCert, "tls-cert", "", "PEM certificate for explicit FTPS (AUTH TLS), with --tls-key")
 	fl.StringVar(&f.tlsKey, "tls-key", "", "PEM private key for --tls-cert")
 	fl.IntVar(&f.maxSessions, "max-sessions", 32, "FTP connections served at once; more are answered 421")
-	fl.DurationVar(&f.idleTimeout, "idle-timeout", 15*time.Minute, "disconnect a client that sends no command for this long")
+	fl.DurationVar(&f.idleTimeout, "idle-timeout", 15*time.Minute,
+		"disconnect a client that sends no command for this long; a data connection that moves no byte for this long fails its transfer")
 	fl.DurationVar(&f.loginTimeout, "login-timeout", time.Minute, "disconnect a client that has not logged in this long after connecting")
 	fl.IntVar(&f.maxFails, "max-login-fails", 3,
 		"failed logins in a row after which the client's address is refused for --login-lockout (each failure is answered after 1s)")
