@@ -83,7 +83,7 @@ func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx co
 	ctx, cancel := context.WithTimeoutCause(d.ctx, timeout, ErrTimeout)
 	defer cancel()
 	start := time.Now()
-	err = f(ctx, target{fsys: fsys, path: onBoard, cache: m.cache, log: log})
+	err = f(ctx, target{fsys: fsys, path: onBoard, cache: m.cache, log: log, m: m})
 	if err != nil && ctx.Err() != nil {
 		// Say why the wait ended: the deadline, or the client left.
 		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
@@ -103,9 +103,35 @@ func (d *clientDriver) write(op, name string, f func(ctx context.Context, t targ
 		return ftpError(d.log, op, name, fmt.Errorf("%w: %q", ErrBoardFolder, name))
 	}
 	return d.run(op, name, d.srv.opts.OpTimeout, func(ctx context.Context, t target) error {
+		if err := d.checkChange(ctx, t, t.path); err != nil {
+			return err
+		}
 		defer t.cache.invalidate()
 		return f(ctx, t)
 	})
+}
+
+// checkChange refuses a change aimed at p on t's board before anything
+// reaches the board: the root folder itself (STOR /.. once made the board
+// copy a file over and over until the deadline), and, on a board whose
+// "/" holds only its mounts, anything at the top level.
+func (d *clientDriver) checkChange(ctx context.Context, t target, p string) error {
+	if p == "/" {
+		return fmt.Errorf("%w: %q", ErrRoot, t.clientPath(p))
+	}
+	if path.Dir(p) != "/" {
+		return nil
+	}
+	mounts, err := t.m.rootMounts(ctx, t.fsys)
+	if err != nil || mounts == nil {
+		return err
+	}
+	me := &MountError{Path: t.clientPath(p)}
+	for _, mp := range mounts {
+		me.Mounts = append(me.Mounts, t.clientPath(mp))
+		me.IsMount = me.IsMount || mp == p
+	}
+	return me
 }
 
 // stat returns t.path's entry, from the cache when it is fresh.
@@ -234,6 +260,9 @@ func (d *clientDriver) Rename(oldname, newname string) error {
 		to = rest
 	}
 	return d.write("rename", oldname, func(ctx context.Context, t target) error {
+		if err := d.checkChange(ctx, t, to); err != nil {
+			return err
+		}
 		return t.fsys.Rename(ctx, t.path, to)
 	})
 }

@@ -3,8 +3,11 @@ package ftpdriver
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
+	"path"
+	"strings"
 
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
@@ -24,9 +27,10 @@ var (
 	// for RemoveAll.
 	ErrNotUsed = errors.New("ftpdriver: not used by this driver")
 	// ErrBadPath: a path that is not absolute reached the driver.
-	// ftpserverlib hands some arguments over raw (LIST -la calls
-	// Stat("-la"); HASH stats its argument uncleaned); they never reach the
-	// board.
+	// ftpserverlib resolves every argument against the working directory
+	// except HASH's (which Stat resolves) and LIST's options (which the
+	// control connection takes off first, listHook); anything else
+	// relative never reaches the board.
 	ErrBadPath = errors.New("ftpdriver: not an absolute path")
 	// ErrStopping: the server is shutting down.
 	ErrStopping = errors.New("ftpdriver: server stopping")
@@ -44,7 +48,42 @@ var (
 	ErrBoardFolder = errors.New("ftpdriver: the top level holds the boards' folders")
 	// ErrAcrossBoards: a rename named two boards.
 	ErrAcrossBoards = errors.New("ftpdriver: cannot rename across boards")
+	// ErrRoot: a change aimed at the board's root folder itself ("/",
+	// and "/..", "/." and "//", which clean to it): it can be neither
+	// replaced, removed nor renamed, and nothing is sent to the board.
+	ErrRoot = errors.New("ftpdriver: the root folder cannot be changed")
+	// ErrMount: a change aimed at the top level of a board whose "/"
+	// holds only its mounts (a Pyboard's /flash and /sd): nothing can be
+	// created there, and a mount can be neither removed nor renamed. The
+	// error is a *MountError, which names the mounts.
+	ErrMount = errors.New("ftpdriver: the top level holds only the board's mounts")
 )
+
+// MountError is ErrMount for one path: the board's mounts, and whether the
+// path was one of them.
+type MountError struct {
+	Path    string   // as the client named it
+	Mounts  []string // the mounts, as the client sees them ("/flash", "/sd")
+	IsMount bool     // Path is a mount itself
+}
+
+func (e *MountError) Error() string {
+	return fmt.Sprintf("ftpdriver: %q: %s", e.Path, e.reply())
+}
+
+func (e *MountError) Unwrap() error { return ErrMount }
+
+// reply says it in words a client can act on.
+func (e *MountError) reply() string {
+	top := path.Dir(e.Path)
+	switch {
+	case e.IsMount:
+		return e.Path + " is where one of the board's drives is mounted: it cannot be removed, replaced or renamed"
+	case len(e.Mounts) == 0:
+		return top + " holds only the board's mounts, and none is mounted"
+	}
+	return top + " holds only the board's mounts (" + strings.Join(e.Mounts, ", ") + "): put files and folders inside one of them"
+}
 
 const notConnected = "board not connected, try again when it is plugged in"
 
@@ -75,7 +114,11 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		kind  error
 		level = slog.LevelWarn
 	)
-	var pyErr *boardfs.PyError
+	var (
+		pyErr    *boardfs.PyError
+		mountErr *MountError
+	)
+	errors.As(err, &pyErr)
 	switch {
 	case errors.Is(err, ErrReadOnly):
 		msg, kind, level = "read-only", fs.ErrPermission, slog.LevelInfo
@@ -83,6 +126,10 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		msg, kind, level = "the top level holds one folder per board: work inside a board's folder", fs.ErrPermission, slog.LevelInfo
 	case errors.Is(err, ErrAcrossBoards):
 		msg, kind, level = "cannot rename across boards", ErrAcrossBoards, slog.LevelInfo
+	case errors.Is(err, ErrRoot):
+		msg, kind, level = "/ is the board's top folder: it cannot be replaced, removed or renamed", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
+	case errors.As(err, &mountErr):
+		msg, kind, level = mountErr.reply(), ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
 	case errors.Is(err, ErrBadPath):
 		// Not found rather than a bad name: LIST -la relies on Stat("-la")
 		// failing, and a client asking for a relative name that the library
@@ -96,6 +143,11 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		msg, kind, level = "board busy, try again", boardfs.ErrBusy, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrNoSpace):
 		msg, kind = "no space left on the board", ftpserver.ErrStorageExceeded
+	case pyErr != nil && pyErr.Errno == errnoENODEV:
+		// MicroPython's VFS answers ENODEV for a path under no mount: on a
+		// board whose "/" holds only its mounts, "/x" does not exist.
+		// Changes there are refused before they reach the board (MountError).
+		msg, kind, level = "no such file or directory", fs.ErrNotExist, slog.LevelDebug
 	case errors.Is(err, boardfs.ErrBadName):
 		msg, kind, level = "file name not allowed on the board", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
 	case errors.Is(err, fs.ErrNotExist):
@@ -125,7 +177,7 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		msg, kind = "the board did not answer in time", ErrTimeout
 	case errors.Is(err, context.Canceled):
 		msg, kind, level = "cancelled", context.Canceled, slog.LevelDebug
-	case errors.As(err, &pyErr):
+	case pyErr != nil:
 		// The board's own exception text is short and says the most.
 		msg, kind = pyErr.Error(), err
 	default:
@@ -134,3 +186,6 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 	log.Log(context.Background(), level, "ftp "+op+" failed", "path", p, "reply", msg, "err", err)
 	return &replyError{msg: msg, kind: kind}
 }
+
+// errnoENODEV is MicroPython's ENODEV (py/mperrno.h, Linux's value).
+const errnoENODEV = 19

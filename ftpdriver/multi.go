@@ -8,6 +8,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
 )
@@ -43,6 +44,10 @@ type mount struct {
 	name  string // the board's folder; "" on a server over one board
 	board Board
 	cache *metaCache
+
+	mu       sync.Mutex
+	layoutOf *boardfs.FS // the connection rootMounts last asked
+	mounts   []string    // its answer
 }
 
 // target is where one operation runs: the board's filesystem, the path on
@@ -53,6 +58,15 @@ type target struct {
 	path  string
 	cache *metaCache
 	log   *slog.Logger
+	m     *mount
+}
+
+// clientPath is p, a path on t's board, as the client names it.
+func (t target) clientPath(p string) string {
+	if t.m.name == "" {
+		return p
+	}
+	return path.Join("/"+t.m.name, p)
 }
 
 // where finds the board a clean absolute client path is on, and the path

@@ -201,6 +201,9 @@ func (d *clientDriver) openUpload(name string, flags int, offset int64) (ftpserv
 	var h *upload
 	err := d.run("upload", name, d.srv.opts.OpTimeout, func(ctx context.Context, t target) error {
 		p := t.path
+		if err := d.checkChange(ctx, t, p); err != nil {
+			return err
+		}
 		op := "STOR"
 		if flags&os.O_APPEND != 0 {
 			op = "APPE"
