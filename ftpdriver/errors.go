@@ -150,6 +150,9 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		msg, kind, level = "no such file or directory", fs.ErrNotExist, slog.LevelDebug
 	case errors.Is(err, boardfs.ErrBadName):
 		msg, kind, level = "file name not allowed on the board", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
+		if pyErr != nil && pyErr.Errno == errnoENAMETOOLONG {
+			msg = "file name too long for the board"
+		}
 	case errors.Is(err, fs.ErrNotExist):
 		msg, kind, level = "no such file or directory", fs.ErrNotExist, slog.LevelDebug
 	case errors.Is(err, fs.ErrExist):
@@ -178,8 +181,8 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 	case errors.Is(err, context.Canceled):
 		msg, kind, level = "cancelled", context.Canceled, slog.LevelDebug
 	case pyErr != nil:
-		// The board's own exception text is short and says the most.
-		msg, kind = pyErr.Error(), err
+		// The full traceback goes to the log; the client gets words.
+		msg, kind = pyWords(pyErr), err
 	default:
 		msg, kind = "board error", err
 	}
@@ -187,5 +190,59 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 	return &replyError{msg: msg, kind: kind}
 }
 
-// errnoENODEV is MicroPython's ENODEV (py/mperrno.h, Linux's value).
-const errnoENODEV = 19
+// Errno numbers as MicroPython numbers them (py/mperrno.h, Linux's values),
+// for the ones the driver tells apart itself.
+const (
+	errnoENODEV       = 19
+	errnoENAMETOOLONG = 36
+)
+
+// errnoWords says what an OSError from the board means, for each errno a
+// board's filesystems raise (MicroPython's own list in py/mperrno.h, and
+// what FAT and littlefs map their errors to). Boards print an OSError
+// bare ("OSError: 20" on the micro:bit and older ports), which tells a
+// client nothing.
+var errnoWords = map[int]string{
+	1:   "not permitted by the board",
+	2:   "no such file or directory",
+	5:   "the board's storage failed to read or write (I/O error)",
+	9:   "the board lost track of the open file",
+	11:  "the board is busy, try again",
+	12:  "the board ran out of memory",
+	13:  "permission denied by the board",
+	16:  "in use on the board",
+	17:  "already exists",
+	18:  "cannot move between two of the board's drives",
+	19:  "no such drive on the board",
+	20:  "a part of the path is a file, not a directory",
+	21:  "is a directory",
+	22:  "the board refused the request as invalid",
+	23:  "too many files open on the board",
+	24:  "too many files open on the board",
+	27:  "file too large for the board's filesystem",
+	28:  "no space left on the board",
+	30:  "the board's filesystem is read-only",
+	36:  "file name too long for the board",
+	39:  "directory not empty",
+	66:  "directory not empty",
+	95:  "not supported by the board's filesystem",
+	110: "the board's storage did not answer in time",
+}
+
+// pyWords says in words what an exception raised on the board means. The
+// exception's own text goes to the log: a client gets no raw "OSError: 20".
+func pyWords(e *boardfs.PyError) string {
+	switch {
+	case e.Type == "MemoryError":
+		return "the board ran out of memory"
+	case e.Errno != 0:
+		if w, ok := errnoWords[e.Errno]; ok {
+			return w
+		}
+		return fmt.Sprintf("the board's filesystem refused it (error %d)", e.Errno)
+	case e.Type == "OSError":
+		return "the board's filesystem refused it"
+	default:
+		return "the board failed (" + e.Type + ")"
+	}
+}

@@ -33,7 +33,7 @@ func TestFTPError(t *testing.T) {
 		{"disconnected", fmt.Errorf("boardfs: %w: EIO", boardfs.ErrDisconnected), "board not connected, try again when it is plugged in", boardfs.ErrNotConnected, "EIO"},
 		{"not connected", fmt.Errorf("boardfs: %w", boardfs.ErrNotConnected), "board not connected, try again when it is plugged in", boardfs.ErrNotConnected, "not connected"},
 		{"timeout", fmt.Errorf("%w: %w", ErrTimeout, errors.New("deep")), "the board did not answer in time", ErrTimeout, "deep"},
-		{"python", fmt.Errorf("boardfs: open: %w", &boardfs.PyError{Type: "OSError", Message: "[Errno 21] EISDIR", Errno: 21}), "board: OSError: [Errno 21] EISDIR", nil, "EISDIR"},
+		{"python", fmt.Errorf("boardfs: open: %w", &boardfs.PyError{Type: "OSError", Message: "[Errno 21] EISDIR", Errno: 21}), "is a directory", nil, "EISDIR"},
 		{"other", errors.New("boardfs: something odd happened deep down"), "board error", nil, "something odd"},
 	}
 	for _, tt := range tests {
