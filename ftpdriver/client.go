@@ -24,6 +24,7 @@ import (
 type clientDriver struct {
 	srv      *Server
 	ctx      context.Context // the session's: cancelled on disconnect
+	cc       ftpserver.ClientContext
 	log      *slog.Logger
 	readOnly bool
 }
@@ -42,8 +43,8 @@ var (
 
 // boardPath accepts only absolute paths: ftpserverlib resolves command
 // arguments against the working directory, except where it does not (LIST
-// -la arrives as Stat("-la"), HASH passes its argument raw). Those must not
-// reach the board as names.
+// -la arrives as Stat("-la"); HASH passes its argument raw, which Stat
+// resolves). Those must not reach the board as names.
 func boardPath(name string) (string, error) {
 	if !strings.HasPrefix(name, "/") {
 		return "", fmt.Errorf("%w: %q", ErrBadPath, name)
@@ -164,6 +165,11 @@ func (d *clientDriver) stat(ctx context.Context, t target) (boardfs.Entry, error
 // Stat serves CWD, CDUP, SIZE, MDTM, MLST, RNFR, AVBL, STAT and the first
 // step of every listing.
 func (d *clientDriver) Stat(name string) (os.FileInfo, error) {
+	if !strings.HasPrefix(name, "/") && d.cc != nil {
+		// HASH hands its argument over unresolved; the other commands
+		// resolve theirs against the working directory, as this does.
+		name = path.Join(d.cc.Path(), name)
+	}
 	if d.srv.isRoot(name) {
 		return fileInfo{e: boardfs.Entry{Name: "/", IsDir: true, ModTime: d.srv.start}, readOnly: d.readOnly}, nil
 	}

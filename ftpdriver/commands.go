@@ -2,12 +2,14 @@ package ftpdriver
 
 import (
 	"fmt"
+	"strconv"
 	"strings"
 )
 
 // Command hooks: the commands the control connection handles before
 // ftpserverlib does, each where the library's own answer is wrong for this
-// server (v0.32.1). A hook runs on the session's command goroutine while the library
+// server (v0.32.1; no upstream issue was found for these unless one is
+// named). A hook runs on the session's command goroutine while the library
 // waits for the line, so it may take its time; one that answers waits for
 // a running transfer's final reply first, as the library would. To serve a
 // new command (SITE ...), add a hook here.
@@ -45,9 +47,14 @@ type commandHook func(c *controlConn, cmd command) verdict
 // answers the others 530.
 var commandHooks = map[string]commandHook{
 	"AUTH": authHook,
+	"FEAT": featHook,
+	"OPTS": optsHook,
+	"REST": restHook,
+	"RNTO": rntoHook,
+	"STAT": statHook,
 }
 
-var preLogin = map[string]bool{"AUTH": true}
+var preLogin = map[string]bool{"AUTH": true, "FEAT": true, "OPTS": true}
 
 // authHook serves AUTH TLS itself, so that TLS sits under this connection
 // and the hooks read every session's commands; the library would wrap its
@@ -68,4 +75,76 @@ func authHook(c *controlConn, cmd command) verdict {
 		return answer(503, "already using TLS")
 	}
 	return verdict{code: 234, msg: "AUTH command ok. Expecting TLS Negotiation.", after: c.startTLS}
+}
+
+// featHook keeps FEAT to what works. The library lists every hash it
+// knows, in a line without the HASH keyword of draft-bryan-ftpext-hash
+// (" CRC32;MD5;SHA-1;SHA-256*;SHA-512;"), and the non-standard XCRC, MD5,
+// XMD5, XSHA, XSHA1 and XSHA512; the board computes SHA-256 only.
+func featHook(_ *controlConn, cmd command) verdict {
+	v := passOn(cmd)
+	v.filter = func(line string) (string, bool) {
+		if !strings.HasPrefix(line, " ") {
+			return line, true
+		}
+		feat := strings.TrimSpace(line)
+		switch {
+		case feat == "XCRC", feat == "MD5", feat == "XMD5", feat == "XSHA", feat == "XSHA1", feat == "XSHA512":
+			return "", false
+		case strings.Contains(feat, "SHA-256") && strings.Contains(feat, ";"):
+			return " HASH SHA-256*", true
+		}
+		return line, true
+	}
+	return v
+}
+
+// optsHook refuses OPTS HASH for an algorithm the board does not compute:
+// the library would select it, and HASH would then fail.
+func optsHook(c *controlConn, cmd command) verdict {
+	opt, arg, _ := strings.Cut(strings.TrimSpace(cmd.param), " ")
+	arg = strings.TrimSpace(arg)
+	if strings.EqualFold(opt, "HASH") && c.s.hashing() && arg != "" && !strings.EqualFold(arg, "SHA-256") {
+		return answer(501, "only SHA-256 is computed on the board: the selection stays SHA-256")
+	}
+	return passOn(cmd)
+}
+
+// restHook answers 501 to a restart point that is not a byte offset. The
+// library takes any integer, negative ones too ("REST -5" got 350, and the
+// transfer then failed with a misleading "file name not allowed"), and
+// answers 550 to one that does not parse.
+func restHook(_ *controlConn, cmd command) verdict {
+	n, err := strconv.ParseInt(strings.TrimSpace(cmd.param), 10, 64)
+	if err != nil || n < 0 {
+		return answer(501, "REST needs a byte offset: a whole number, 0 or more (got %q)", cmd.param)
+	}
+	return passOn(cmd)
+}
+
+// rntoHook lets RNTO through only right after an RNFR that was accepted,
+// as RFC 959 has it ("the immediately preceding rename from command"). The
+// library forgets the RNFR only when a rename succeeds: after a failed
+// RNTO (or a failed RNFR), the next RNTO renamed the old source.
+func rntoHook(_ *controlConn, cmd command) verdict {
+	if cmd.prev != "RNFR" || cmd.prevCode != 350 {
+		return answer(503, "RNTO must come right after an accepted RNFR: nothing renamed")
+	}
+	return passOn(cmd)
+}
+
+// statHook mends STAT of a folder, whose entries the library prints after
+// a literal "%s" (it passes a format string to a function that takes none).
+func statHook(_ *controlConn, cmd command) verdict {
+	v := passOn(cmd)
+	if strings.TrimSpace(cmd.param) == "" {
+		return v // the server's status
+	}
+	v.filter = func(line string) (string, bool) {
+		if rest, ok := strings.CutPrefix(line, " %s"); ok {
+			return " " + rest, true
+		}
+		return line, true
+	}
+	return v
 }

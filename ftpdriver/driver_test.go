@@ -520,12 +520,15 @@ func TestHashAndSpace(t *testing.T) {
 	if msg := r.expect(250, "XSHA256 /h.bin"); !strings.Contains(msg, want) {
 		t.Errorf("XSHA256 /h.bin = %q, want %s", msg, want)
 	}
-	// HASH hands its argument over unresolved: a relative name is not
-	// found rather than sent to the board as is.
-	r.expect(550, "HASH h.bin")
+	// A relative name is resolved against the working directory, as
+	// MDTM's is (ftpserverlib hands HASH's argument over unresolved).
+	if msg := r.expect(213, "HASH h.bin"); !strings.Contains(msg, want) {
+		t.Errorf("HASH h.bin = %q, want %s", msg, want)
+	}
 	r.expect(550, "XSHA256 /h.bin 10 20")
-	r.expect(200, "OPTS HASH MD5")
-	r.expect(550, "HASH /h.bin")
+	// Only SHA-256 can be selected: the board computes no other.
+	r.expect(501, "OPTS HASH MD5")
+	r.expect(213, "HASH /h.bin")
 
 	msg = r.expect(213, "AVBL /")
 	var free int64

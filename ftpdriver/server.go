@@ -361,15 +361,21 @@ func (m mainDriver) GetSettings() (*ftpserver.Settings, error) {
 		DisableMFMT: true,
 		// HASH is computed on the board where it has hashlib.sha256;
 		// without the extension the library would read the whole file over
-		// the serial line. Over several boards, the ones plugged in later
-		// are not known yet: a board without sha256 answers "not supported".
-		EnableHASH:  s.boards != nil || s.single.board.Info().SHA256,
+		// the serial line.
+		EnableHASH:  s.hashing(),
 		IdleTimeout: int(s.opts.IdleTimeout / time.Second),
 	}
 	if !s.opts.PassivePorts.IsZero() {
 		settings.PassiveTransferPortRange = ftpserver.PortRange{Start: s.opts.PassivePorts.Start, End: s.opts.PassivePorts.End}
 	}
 	return settings, nil
+}
+
+// hashing reports whether HASH is offered: where the board has
+// hashlib.sha256. Over several boards, the ones plugged in later are not
+// known yet: a board without sha256 answers "not supported".
+func (s *Server) hashing() bool {
+	return s.boards != nil || s.single.board.Info().SHA256
 }
 
 // ClientConnected greets a client. It registers the session before
@@ -445,7 +451,7 @@ func (m mainDriver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftp
 	}
 	ss.loggedIn.Store(true)
 	ss.log.Debug("login", "user", user, "remote", cc.RemoteAddr())
-	return &clientDriver{srv: s, ctx: ss.ctx, log: ss.log, readOnly: s.opts.ReadOnly}, nil
+	return &clientDriver{srv: s, ctx: ss.ctx, cc: cc, log: ss.log, readOnly: s.opts.ReadOnly}, nil
 }
 
 // GetTLSConfig returns the FTPS configuration for data connections (and

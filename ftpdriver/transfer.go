@@ -103,8 +103,8 @@ func (d *clientDriver) openDownload(name string, offset int64) (ftpserver.FileTr
 		if e.IsDir {
 			return fmt.Errorf("%w: %q", ErrIsDir, p)
 		}
-		if offset > e.Size {
-			return fmt.Errorf("%w: restart at %d past the end (%d bytes)", ErrRestart, offset, e.Size)
+		if offset < 0 || offset > e.Size {
+			return fmt.Errorf("%w: restart at %d, outside the file (%d bytes)", ErrRestart, offset, e.Size)
 		}
 		if !d.srv.enter() {
 			return ErrStopping

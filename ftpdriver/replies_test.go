@@ -1,0 +1,116 @@
+package ftpdriver_test
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/ftpbridge/ftpbridge/ftpdriver/ftptest"
+)
+
+// REST takes a byte offset, 0 or more: anything else is a syntax error in
+// the argument (501, as vsftpd answers "REST -5"), not a 350 that makes
+// the transfer fail later with "file name not allowed".
+func TestRestNeedsAnOffset(t *testing.T) {
+	s := ftptest.StartUnplugged(t, ftptest.Options{})
+	c := rawDial(t, s.Addr, "anonymous", "x")
+	for _, arg := range []string{"-5", "abc", "", "1.5"} {
+		if code, msg := c.cmd("REST %s", arg); code != 501 {
+			t.Errorf("REST %s = %d %s, want 501", arg, code, msg)
+		}
+	}
+	c.expect(350, "REST 10")
+	c.expect(350, "REST 0")
+}
+
+// FEAT lists only the hashes the board computes (SHA-256), in the form
+// draft-bryan-ftpext-hash gives ("HASH SHA-256*"); OPTS HASH refuses the
+// others; HASH and XSHA256 take a path relative to the working directory,
+// as MDTM does.
+func TestHashAsAdvertised(t *testing.T) {
+	s := ftptest.Start(t, ftptest.Options{})
+	content := []byte("hash me\n")
+	put(t, s.Board.Root, "sub/a.txt", content)
+	sum := sha256.Sum256(content)
+	want := hex.EncodeToString(sum[:])
+	c := rawDial(t, s.Addr, "anonymous", "x")
+
+	feat := c.expect(211, "FEAT")
+	var lines []string
+	for _, l := range strings.Split(feat, "\n") {
+		lines = append(lines, strings.TrimSpace(l))
+	}
+	if !slices.Contains(lines, "HASH SHA-256*") {
+		t.Errorf("FEAT has no HASH SHA-256* line:\n%s", feat)
+	}
+	for _, other := range []string{"MD5", "XMD5", "XCRC", "XSHA", "XSHA1", "XSHA512", "CRC32", "SHA-1", "SHA-512"} {
+		for _, l := range lines {
+			if l == other || strings.Contains(l, other+";") || strings.Contains(l, other+"*") {
+				t.Errorf("FEAT advertises %s, which the board does not compute:\n%s", other, feat)
+			}
+		}
+	}
+	if code, msg := c.cmd("OPTS HASH MD5"); code != 501 {
+		t.Errorf("OPTS HASH MD5 = %d %s, want 501", code, msg)
+	}
+	c.expect(200, "OPTS HASH SHA-256")
+
+	c.expect(250, "CWD /sub")
+	if msg := c.expect(213, "HASH a.txt"); !strings.Contains(msg, want) {
+		t.Errorf("HASH a.txt in /sub = %s, want %s", msg, want)
+	}
+	if msg := c.expect(250, "XSHA256 a.txt"); !strings.Contains(msg, want) {
+		t.Errorf("XSHA256 a.txt in /sub = %s, want %s", msg, want)
+	}
+	if msg := c.expect(213, "HASH /sub/a.txt"); !strings.Contains(msg, want) {
+		t.Errorf("HASH /sub/a.txt = %s, want %s", msg, want)
+	}
+}
+
+// STAT of a folder lists its entries over the control connection, with
+// no stray "%s" from the library's format string.
+func TestStatOfAFolder(t *testing.T) {
+	s := ftptest.Start(t, ftptest.Options{})
+	put(t, s.Board.Root, "sub/a.txt", []byte("a\n"))
+	c := rawDial(t, s.Addr, "anonymous", "x")
+	msg := c.expect(212, "STAT /sub")
+	if strings.Contains(msg, "%s") || !strings.Contains(msg, " a.txt") {
+		t.Errorf("STAT /sub =\n%s\nwant a.txt's line and no %%s", msg)
+	}
+}
+
+// RNTO must follow an accepted RNFR right away (RFC 959: "the immediately
+// preceding rename from"). The library kept the RNFR after a failed RNTO,
+// so the next RNTO, meant for something else, renamed the old file.
+func TestRnfrForgottenAfterFailedRnto(t *testing.T) {
+	s := ftptest.Start(t, ftptest.Options{})
+	put(t, s.Board.Root, "a.txt", []byte("a\n"))
+	c := rawDial(t, s.Addr, "anonymous", "x")
+
+	c.expect(350, "RNFR /a.txt")
+	if code, msg := c.cmd("RNTO /no/such/dir/b.txt"); code != 550 {
+		t.Errorf("RNTO into a missing folder = %d %s, want 550", code, msg)
+	}
+	if code, msg := c.cmd("RNTO /b.txt"); code != 503 {
+		t.Errorf("RNTO after a failed RNTO = %d %s, want 503", code, msg)
+	}
+	c.expect(350, "RNFR /a.txt")
+	c.expect(200, "NOOP")
+	if code, msg := c.cmd("RNTO /b.txt"); code != 503 {
+		t.Errorf("RNTO after RNFR, NOOP = %d %s, want 503", code, msg)
+	}
+	c.expect(550, "RNFR /missing.txt")
+	if code, msg := c.cmd("RNTO /b.txt"); code != 503 {
+		t.Errorf("RNTO after a failed RNFR = %d %s, want 503", code, msg)
+	}
+	if got := hostNames(t, s.Board.Root, "/"); !slices.Equal(got, []string{"a.txt"}) {
+		t.Errorf("the board holds %q, want a.txt alone", got)
+	}
+	c.expect(350, "RNFR /a.txt")
+	c.expect(250, "RNTO /b.txt")
+	if got := hostNames(t, s.Board.Root, "/"); !slices.Equal(got, []string{"b.txt"}) {
+		t.Errorf("after RNFR, RNTO the board holds %q, want b.txt", got)
+	}
+}
