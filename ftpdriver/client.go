@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -23,6 +24,7 @@ import (
 // goroutine, never from two commands at once.
 type clientDriver struct {
 	srv      *Server
+	ss       *session
 	ctx      context.Context // the session's: cancelled on disconnect
 	cc       ftpserver.ClientContext
 	log      *slog.Logger
@@ -42,9 +44,10 @@ var (
 )
 
 // boardPath accepts only absolute paths: ftpserverlib resolves command
-// arguments against the working directory, except where it does not (LIST
-// -la arrives as Stat("-la"); HASH passes its argument raw, which Stat
-// resolves). Those must not reach the board as names.
+// arguments against the working directory, except where it does not (HASH
+// passes its argument raw: Stat resolves it; LIST -la would arrive as
+// Stat("-la") but for listHook). Anything else must not reach the board as
+// a name.
 func boardPath(name string) (string, error) {
 	if !strings.HasPrefix(name, "/") {
 		return "", fmt.Errorf("%w: %q", ErrBadPath, name)
@@ -189,8 +192,25 @@ func (d *clientDriver) Stat(name string) (os.FileInfo, error) {
 	return fileInfo{e: e, readOnly: d.readOnly}, nil
 }
 
-// ReadDir serves LIST, NLST, MLSD and STAT of a directory in one board exec.
+// ReadDir serves LIST, NLST, MLSD and STAT of a directory in one board
+// exec; a wildcard pattern from LIST or NLST (listHook) keeps the entries
+// it matches.
 func (d *clientDriver) ReadDir(name string) ([]os.FileInfo, error) {
+	pattern := d.ss.takeListFilter(path.Clean(name))
+	infos, err := d.readDir(name)
+	if err != nil {
+		return nil, err
+	}
+	if pattern != "" {
+		infos = slices.DeleteFunc(infos, func(fi os.FileInfo) bool {
+			ok, _ := path.Match(pattern, fi.Name())
+			return !ok
+		})
+	}
+	return infos, nil
+}
+
+func (d *clientDriver) readDir(name string) ([]os.FileInfo, error) {
 	if d.srv.isRoot(name) {
 		return d.srv.boardFolders(d.readOnly), nil
 	}

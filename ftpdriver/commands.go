@@ -2,6 +2,7 @@ package ftpdriver
 
 import (
 	"fmt"
+	"path"
 	"strconv"
 	"strings"
 )
@@ -51,6 +52,9 @@ var commandHooks = map[string]commandHook{
 	"OPTS": optsHook,
 	"REST": restHook,
 	"RNTO": rntoHook,
+	"LIST": listHook,
+	"NLST": listHook,
+	"MLSD": listHook,
 	"STAT": statHook,
 }
 
@@ -133,13 +137,39 @@ func rntoHook(_ *controlConn, cmd command) verdict {
 	return passOn(cmd)
 }
 
+// listHook reads LIST and NLST arguments as vsftpd does (listArgs): the
+// options are dropped, and a wildcard pattern filters the folder's
+// entries in the driver's ReadDir. MLSD takes a path only; it clears a
+// filter a failed listing left.
+func listHook(c *controlConn, cmd command) verdict {
+	ss := c.session()
+	if cmd.name == "MLSD" {
+		ss.setListFilter("", "")
+		return passOn(cmd)
+	}
+	options, dir, pattern := listArgs(cmd.param)
+	abs := path.Clean(dir)
+	if !strings.HasPrefix(dir, "/") {
+		abs = path.Join(ss.cc.Path(), dir)
+	}
+	ss.setListFilter(abs, pattern)
+	if len(options) > 0 || pattern != "" {
+		ss.log.Debug("listing arguments", "command", cmd.name, "options", options, "dir", dir, "pattern", pattern)
+	}
+	v := passOn(cmd)
+	v.pass = strings.TrimSpace(cmd.name + " " + dir)
+	return v
+}
+
 // statHook mends STAT of a folder, whose entries the library prints after
-// a literal "%s" (it passes a format string to a function that takes none).
-func statHook(_ *controlConn, cmd command) verdict {
+// a literal "%s" (it passes a format string to a function that takes none),
+// and clears a listing filter left behind.
+func statHook(c *controlConn, cmd command) verdict {
 	v := passOn(cmd)
 	if strings.TrimSpace(cmd.param) == "" {
 		return v // the server's status
 	}
+	c.session().setListFilter("", "")
 	v.filter = func(line string) (string, bool) {
 		if rest, ok := strings.CutPrefix(line, " %s"); ok {
 			return " " + rest, true

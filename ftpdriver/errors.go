@@ -131,9 +131,9 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 	case errors.As(err, &mountErr):
 		msg, kind, level = mountErr.reply(), ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
 	case errors.Is(err, ErrBadPath):
-		// Not found rather than a bad name: LIST -la relies on Stat("-la")
-		// failing, and a client asking for a relative name that the library
-		// did not resolve gets what a missing file gets.
+		// Not found rather than a bad name: a client asking for a relative
+		// name that the library did not resolve gets what a missing file
+		// gets.
 		msg, kind, level = "no such file or directory", fs.ErrNotExist, slog.LevelDebug
 	case errors.Is(err, ErrIsDir):
 		msg, kind, level = "is a directory", ErrIsDir, slog.LevelInfo

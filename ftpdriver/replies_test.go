@@ -114,3 +114,62 @@ func TestRnfrForgottenAfterFailedRnto(t *testing.T) {
 		t.Errorf("after RNFR, RNTO the board holds %q, want b.txt", got)
 	}
 }
+
+// nlst runs NLST arg and returns the names it lists.
+func nlst(t *testing.T, c *rawClient, arg string) []string {
+	t.Helper()
+	code, msg, data := c.transfer("%s", strings.TrimSpace("NLST "+arg))
+	if code != 226 {
+		t.Fatalf("NLST %s = %d %s", arg, code, msg)
+	}
+	names := strings.Fields(string(data))
+	slices.Sort(names)
+	return names
+}
+
+// LIST and NLST read their arguments as vsftpd does: leading "-" words are
+// ls options, and -R is not followed (ls_recurse_enable=NO); the last
+// element of the path may be a wildcard pattern. The library took both
+// for file names ("LIST -R": 450 "file name not allowed").
+func TestListOptionsAndWildcardsVsftpdStyle(t *testing.T) {
+	s := ftptest.Start(t, ftptest.Options{})
+	for _, n := range []string{"a.py", "b.py", "c.txt", "sub/d.py", "sub/e.txt"} {
+		put(t, s.Board.Root, n, []byte(n))
+	}
+	c := rawDial(t, s.Addr, "anonymous", "x")
+
+	code, msg, data := c.transfer("LIST -R")
+	if code != 226 {
+		t.Fatalf("LIST -R = %d %s", code, msg)
+	}
+	for _, n := range []string{"a.py", "b.py", "c.txt", "sub"} {
+		if !strings.Contains(string(data), " "+n+"\r\n") {
+			t.Errorf("LIST -R lacks %s:\n%s", n, data)
+		}
+	}
+	if strings.Contains(string(data), "d.py") {
+		t.Errorf("LIST -R went into sub:\n%s", data)
+	}
+	if code, msg, data := c.transfer("LIST -la /sub"); code != 226 || !strings.Contains(string(data), " d.py\r\n") {
+		t.Errorf("LIST -la /sub = %d %s:\n%s", code, msg, data)
+	}
+
+	tests := []struct{ arg, want string }{
+		{"*", "a.py b.py c.txt sub"},
+		{"*.py", "a.py b.py"},
+		{"-l *.txt", "c.txt"},
+		{"sub/*.py", "sub/d.py"},
+		{"/sub/?.txt", "sub/e.txt"},
+		{"*.none", ""},
+		{"", "a.py b.py c.txt sub"},
+	}
+	for _, tt := range tests {
+		if got := strings.Join(nlst(t, c, tt.arg), " "); got != tt.want {
+			t.Errorf("NLST %s = %q, want %q", tt.arg, got, tt.want)
+		}
+	}
+	// A pattern filters one listing only.
+	if got := strings.Join(nlst(t, c, "/sub"), " "); got != "sub/d.py sub/e.txt" {
+		t.Errorf("NLST /sub after patterns = %q", got)
+	}
+}

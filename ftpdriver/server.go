@@ -130,6 +130,9 @@ type session struct {
 	loginBy time.Time // LoginTimeout after the connection was accepted
 
 	loggedIn atomic.Bool
+
+	mu     sync.Mutex
+	filter listFilter // for the next listing, from LIST or NLST's pattern
 }
 
 // New returns a server for board. Call Listen, then Serve.
@@ -356,6 +359,9 @@ func (m mainDriver) GetSettings() (*ftpserver.Settings, error) {
 		DisableASCIIConversion: true,
 		// SITE RMDIR calls RemoveAll, SITE CHMOD/CHOWN mean nothing here.
 		DisableSite: true,
+		// LIST and NLST options are read before the library sees them
+		// (listArgs); it would stat the whole argument otherwise.
+		DisableLISTArgs: true,
 		// The board cannot set a file's mtime, and rclone fails uploads
 		// when MFMT is advertised but fails.
 		DisableMFMT: true,
@@ -451,7 +457,7 @@ func (m mainDriver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftp
 	}
 	ss.loggedIn.Store(true)
 	ss.log.Debug("login", "user", user, "remote", cc.RemoteAddr())
-	return &clientDriver{srv: s, ctx: ss.ctx, cc: cc, log: ss.log, readOnly: s.opts.ReadOnly}, nil
+	return &clientDriver{srv: s, ss: ss, ctx: ss.ctx, cc: cc, log: ss.log, readOnly: s.opts.ReadOnly}, nil
 }
 
 // GetTLSConfig returns the FTPS configuration for data connections (and

@@ -66,3 +66,29 @@ func TestFTPErrorMountsAndNames(t *testing.T) {
 		t.Errorf("ErrRoot = %v, want ErrFileNameNotAllowed (553)", err)
 	}
 }
+
+func TestListArgs(t *testing.T) {
+	tests := []struct {
+		param, dir, pattern string
+		options             int
+	}{
+		{"", "", "", 0},
+		{"-la", "", "", 1},
+		{"-R", "", "", 1},
+		{"-l -a /sub", "/sub", "", 2},
+		{"*", "", "*", 0},
+		{"-la *.py", "", "*.py", 1},
+		{"sub/*.py", "sub", "*.py", 0},
+		{"/sub/a?.txt", "/sub", "a?.txt", 0},
+		{"/*", "/", "*", 0},
+		{"my file.txt", "my file.txt", "", 0},
+		{"[", "[", "", 0}, // not a pattern path.Match reads: a name
+		{"dir*/x", "dir*/x", "", 0},
+	}
+	for _, tt := range tests {
+		options, dir, pattern := listArgs(tt.param)
+		if dir != tt.dir || pattern != tt.pattern || len(options) != tt.options {
+			t.Errorf("listArgs(%q) = %q, %q, %q, want %d options, %q, %q", tt.param, options, dir, pattern, tt.options, tt.dir, tt.pattern)
+		}
+	}
+}
