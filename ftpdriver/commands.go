@@ -63,14 +63,17 @@ var preLogin = map[string]bool{"AUTH": true, "FEAT": true, "OPTS": true}
 // authHook serves AUTH TLS itself, so that TLS sits under this connection
 // and the hooks read every session's commands; the library would wrap its
 // own connection, above this one. Without a certificate the library
-// answers.
+// answers 550 "Cannot get a TLS config"; RFC 4217 takes AUTH's replies
+// from RFC 2228, under which a mechanism the server cannot accept for want
+// of a resource it needs is answered 431. FileZilla then tries AUTH SSL,
+// then carries on in plain FTP, as curl --ssl and lftp do.
 func authHook(c *controlConn, cmd command) verdict {
 	mech := strings.ToUpper(strings.TrimSpace(cmd.param))
 	switch {
-	case c.s.opts.TLS == nil:
-		return passOn(cmd)
 	case mech != "TLS" && mech != "TLS-C" && mech != "SSL" && mech != "TLS-P":
 		return answer(504, "security mechanism %q not understood: AUTH TLS is", cmd.param)
+	case c.s.opts.TLS == nil:
+		return answer(431, "TLS is not available: ftpbridge was started without a certificate (--tls-cert, --tls-key)")
 	}
 	c.mu.Lock()
 	already := c.tls != nil

@@ -1,12 +1,18 @@
 package ftpdriver_test
 
 import (
+	"bufio"
 	"crypto/sha256"
+	"crypto/tls"
 	"encoding/hex"
+	"net/textproto"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/ftpbridge/ftpbridge/ftpdriver"
 	"github.com/ftpbridge/ftpbridge/ftpdriver/ftptest"
 )
 
@@ -171,5 +177,65 @@ func TestListOptionsAndWildcardsVsftpdStyle(t *testing.T) {
 	// A pattern filters one listing only.
 	if got := strings.Join(nlst(t, c, "/sub"), " "); got != "sub/d.py sub/e.txt" {
 		t.Errorf("NLST /sub after patterns = %q", got)
+	}
+}
+
+// Without a certificate, AUTH TLS gets RFC 2228's reply for a mechanism
+// the server cannot accept for want of a resource, 431 (RFC 4217 takes
+// AUTH's replies from RFC 2228), in words; FileZilla then tries AUTH SSL
+// and carries on in plain FTP. The library answered 550 "Cannot get a TLS
+// config". Another mechanism is 504.
+func TestAuthTLSWithoutCertificate(t *testing.T) {
+	s := ftptest.StartUnplugged(t, ftptest.Options{})
+	c := rawDial(t, s.Addr, "", "")
+	if code, msg := c.cmd("AUTH TLS"); code != 431 || !strings.Contains(msg, "certificate") {
+		t.Errorf("AUTH TLS without a certificate = %d %s, want 431 saying there is none", code, msg)
+	}
+	if code, msg := c.cmd("AUTH SSL"); code != 431 {
+		t.Errorf("AUTH SSL without a certificate = %d %s, want 431", code, msg)
+	}
+	if code, msg := c.cmd("AUTH KERBEROS_V4"); code != 504 {
+		t.Errorf("AUTH KERBEROS_V4 = %d %s, want 504", code, msg)
+	}
+	c.expect(331, "USER anonymous")
+	c.expect(230, "PASS x")
+}
+
+// Under TLS the control connection still reads the commands first: the
+// replies are the same as in plain FTP. A command sent right after AUTH
+// TLS, before the handshake, is dropped, never run.
+func TestTLSSessionGetsTheSameReplies(t *testing.T) {
+	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{
+		TLS: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}, MinVersion: tls.VersionTLS12},
+	}})
+	put(t, s.Board.Root, "a.txt", []byte("a\n"))
+	c := rawDial(t, s.Addr, "", "")
+	// An injected command rides along with AUTH TLS, in plain text.
+	if _, err := c.conn.Write([]byte("AUTH TLS\r\nDELE /a.txt\r\n")); err != nil {
+		t.Fatal(err)
+	}
+	if code, msg := c.read(); code != 234 {
+		t.Fatalf("AUTH TLS = %d %s", code, msg)
+	}
+	tc := tls.Client(c.conn, &tls.Config{InsecureSkipVerify: true}) // the test's own certificate
+	if err := tc.Handshake(); err != nil {
+		t.Fatal(err)
+	}
+	c.tp = textproto.NewConn(tc)
+	c.expect(331, "USER anonymous")
+	c.expect(230, "PASS x")
+	if feat := c.expect(211, "FEAT"); !strings.Contains(feat, "HASH SHA-256*") || strings.Contains(feat, "MD5") {
+		t.Errorf("FEAT over TLS:\n%s", feat)
+	}
+	if code, msg := c.cmd("REST -5"); code != 501 {
+		t.Errorf("REST -5 over TLS = %d %s, want 501", code, msg)
+	}
+	if _, err := os.Stat(filepath.Join(s.Board.Root, "a.txt")); err != nil {
+		t.Errorf("the DELE sent before the handshake ran: %v", err)
+	}
+	c.expect(221, "QUIT")
+	// The server closes TLS properly: the client reads a clean end.
+	if _, err := bufio.NewReader(tc).ReadByte(); err == nil {
+		t.Errorf("data after QUIT")
 	}
 }

@@ -462,8 +462,8 @@ func (m mainDriver) AuthUser(cc ftpserver.ClientContext, user, pass string) (ftp
 
 // GetTLSConfig returns the FTPS configuration for data connections (and
 // FEAT's AUTH TLS line). Without one it must fail: FEAT then leaves out
-// AUTH TLS, and AUTH answers 550. With one, AUTH itself never reaches the
-// library: the control connection answers it (authHook).
+// AUTH TLS. AUTH itself never reaches the library: the control connection
+// answers it (authHook).
 func (m mainDriver) GetTLSConfig() (*tls.Config, error) {
 	if m.s.opts.TLS == nil {
 		return nil, errors.New("TLS is not configured (--tls-cert, --tls-key)")
