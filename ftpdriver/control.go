@@ -258,6 +258,10 @@ func (c *controlConn) waitTransfer() {
 
 // reply sends a reply of this connection's own.
 func (c *controlConn) reply(code int, msg string) error {
+	return c.replyWithin(code, msg, c.s.opts.IdleTimeout)
+}
+
+func (c *controlConn) replyWithin(code int, msg string, limit time.Duration) error {
 	lines := strings.Split(msg, "\n")
 	var b strings.Builder
 	for i, l := range lines {
@@ -272,10 +276,24 @@ func (c *controlConn) reply(code int, msg string) error {
 	c.mu.Lock()
 	c.lastCode = code
 	c.mu.Unlock()
-	if _, err := io.WriteString(c.transport(), b.String()); err != nil {
+	if err := c.send([]byte(b.String()), limit); err != nil {
 		return fmt.Errorf("ftpdriver: sending %d: %w", code, err)
 	}
 	return nil
+}
+
+// send writes b to the client, under wmu, within limit. Each write has a
+// deadline of its own: the library's SetDeadline means its idle read
+// deadline, and applied to writes it made the final reply of a transfer
+// that ended just after that deadline fail (the library's bufio.Writer
+// then fails every later reply, its 421 included: the client saw the
+// connection close with no reply).
+func (c *controlConn) send(b []byte, limit time.Duration) error {
+	if err := c.Conn.SetWriteDeadline(time.Now().Add(limit)); err != nil {
+		return err
+	}
+	_, err := c.transport().Write(b)
+	return err
 }
 
 // fail sends a last reply and ends the session: the library sees the end
@@ -284,8 +302,8 @@ func (c *controlConn) fail(code int, msg string) error {
 	if ss := c.session(); ss != nil {
 		ss.log.Debug("closing the control connection", "remote", c.RemoteAddr(), "reply", fmt.Sprintf("%d %s", code, msg))
 	}
-	_ = c.Conn.SetWriteDeadline(time.Now().Add(time.Second))
-	_ = c.reply(code, msg)
+	// A client that does not read its last reply is not waited for.
+	_ = c.replyWithin(code, msg, time.Second)
 	c.failed = io.EOF
 	return io.EOF
 }
@@ -312,7 +330,7 @@ func (c *controlConn) Write(p []byte) (int, error) {
 		c.partial = c.partial[:0]
 	}
 	if len(out) > 0 {
-		if _, err := c.transport().Write(out); err != nil {
+		if err := c.send(out, c.s.opts.IdleTimeout); err != nil {
 			return 0, err
 		}
 	}
@@ -377,13 +395,18 @@ func isDigits(s string) bool {
 	return true
 }
 
-// SetDeadline takes the library's deadline: its read part is applied to
-// each read with this connection's own limits, its write part at once.
+// SetDeadline takes the library's deadline, which it means for its reads:
+// it is applied to each read with this connection's own limits. Writes
+// have theirs (send). The error tells the library a closed connection.
 func (c *controlConn) SetDeadline(t time.Time) error {
 	c.mu.Lock()
 	c.readDeadline = t
+	closed := c.closed
 	c.mu.Unlock()
-	return c.Conn.SetWriteDeadline(t)
+	if closed {
+		return net.ErrClosed
+	}
+	return nil
 }
 
 // SetReadDeadline takes the library's read deadline, applied to each read.
@@ -405,10 +428,7 @@ func (c *controlConn) startTLS() error {
 	tc := tls.Server(c.Conn, c.s.opts.TLS)
 	_ = c.Conn.SetDeadline(time.Now().Add(min(tlsHandshakeTimeout, c.s.opts.IdleTimeout)))
 	err := tc.Handshake()
-	c.mu.Lock()
-	wd := c.readDeadline
-	c.mu.Unlock()
-	_ = c.Conn.SetDeadline(wd)
+	_ = c.Conn.SetDeadline(time.Time{}) // each read and write sets its own
 	if err != nil {
 		if ss := c.session(); ss != nil {
 			ss.log.Info("TLS handshake failed", "remote", c.RemoteAddr(), "err", err)
