@@ -87,7 +87,13 @@ func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx co
 	ctx, cancel := context.WithTimeoutCause(d.ctx, timeout, ErrTimeout)
 	defer cancel()
 	start := time.Now()
-	err = f(ctx, target{fsys: fsys, path: onBoard, cache: m.cache, log: log, m: m})
+	t := target{fsys: fsys, path: onBoard, cache: m.cache, log: log, m: m, q: d.srv.queue(m, fsys)}
+	// An upload to this path that its client heard succeed, but the
+	// board would not take, is told here, once.
+	err = t.q.Failure(onBoard)
+	if err == nil {
+		err = f(ctx, t)
+	}
 	if err != nil && ctx.Err() != nil {
 		// Say why the wait ended: the deadline, or the client left.
 		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
@@ -146,6 +152,12 @@ func (d *clientDriver) stat(ctx context.Context, t target) (boardfs.Entry, error
 		// with several mounts it is the VFS root, which has no stat of its
 		// own worth asking for.
 		return boardfs.Entry{Name: "/", IsDir: true, ModTime: d.srv.start}, nil
+	}
+	if e, gone, ok := t.q.Stat(p); ok {
+		if gone {
+			return boardfs.Entry{}, fmt.Errorf("ftpdriver: stat %q (renamed by a pending upload): %w", p, fs.ErrNotExist)
+		}
+		return e, nil
 	}
 	c := t.cache
 	if e, absent, ok := c.stat(p); ok {
@@ -216,9 +228,10 @@ func (d *clientDriver) readDir(name string) ([]os.FileInfo, error) {
 	}
 	var entries []boardfs.Entry
 	err := d.run("list", name, d.srv.opts.OpTimeout, func(ctx context.Context, t target) error {
+		pending := t.q.Dir(t.path)
 		c := t.cache
 		if cached, ok := c.list(t.path); ok {
-			entries = cached
+			entries = pending.Apply(cached)
 			return nil
 		}
 		gen := c.generation()
@@ -226,6 +239,7 @@ func (d *clientDriver) readDir(name string) ([]os.FileInfo, error) {
 		entries, err = t.fsys.List(ctx, t.path)
 		if err == nil {
 			c.putList(gen, t.path, entries)
+			entries = pending.Apply(entries)
 		}
 		return err
 	})
@@ -242,6 +256,9 @@ func (d *clientDriver) readDir(name string) ([]os.FileInfo, error) {
 // Mkdir serves MKD.
 func (d *clientDriver) Mkdir(name string, _ os.FileMode) error {
 	return d.write("mkdir", name, func(ctx context.Context, t target) error {
+		if err := d.settle(ctx, t, t.path); err != nil {
+			return err
+		}
 		return t.fsys.Mkdir(ctx, t.path)
 	})
 }
@@ -249,13 +266,16 @@ func (d *clientDriver) Mkdir(name string, _ os.FileMode) error {
 // Remove serves DELE.
 func (d *clientDriver) Remove(name string) error {
 	return d.write("remove", name, func(ctx context.Context, t target) error {
-		return t.fsys.Remove(ctx, t.path)
+		return d.remove(ctx, t)
 	})
 }
 
 // RemoveDir serves RMD; it removes empty directories only.
 func (d *clientDriver) RemoveDir(name string) error {
 	return d.write("rmdir", name, func(ctx context.Context, t target) error {
+		if err := d.settle(ctx, t, t.path); err != nil {
+			return err
+		}
 		return t.fsys.RemoveDir(ctx, t.path)
 	})
 }
@@ -289,7 +309,7 @@ func (d *clientDriver) Rename(oldname, newname string) error {
 		if err := d.checkChange(ctx, t, to); err != nil {
 			return err
 		}
-		return t.fsys.Rename(ctx, t.path, to)
+		return d.rename(ctx, t, to)
 	})
 }
 
@@ -307,6 +327,10 @@ func (d *clientDriver) ComputeHash(name string, algo ftpserver.HASHAlgo, start, 
 		}
 		if start != 0 || end != e.Size {
 			return fmt.Errorf("%w: hash of part of a file (%d-%d of %d bytes)", boardfs.ErrNotSupported, start, end, e.Size)
+		}
+		if pending, ok, err := t.q.Hash(t.path); ok {
+			sum = pending
+			return err
 		}
 		sum, err = t.fsys.Hash(ctx, t.path)
 		return err

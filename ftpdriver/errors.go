@@ -12,6 +12,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/spool"
 )
 
 // Errors the driver makes itself.
@@ -119,7 +120,12 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		mountErr *MountError
 	)
 	errors.As(err, &pyErr)
+	var failed *spool.Failed
 	switch {
+	case errors.As(err, &failed):
+		msg, kind = failedReply(failed), err
+	case errors.Is(err, spool.ErrPending):
+		msg, kind, level = "busy: the previous upload of this file is still being written to the board, try again", boardfs.ErrBusy, slog.LevelInfo
 	case errors.Is(err, ErrReadOnly):
 		msg, kind, level = "read-only", fs.ErrPermission, slog.LevelInfo
 	case errors.Is(err, ErrBoardFolder):

@@ -238,6 +238,8 @@ func TestResetDuringUpload(t *testing.T) {
 		pw.Close()
 	}()
 	if err := c.Stor("/main.py", pr); err == nil {
+		// A 226 comes once the upload is safe in the spool.
+		s.WaitUploads(t, 60*time.Second)
 		if got := get(t, root, "main.py"); !bytes.Equal(got, data) {
 			t.Fatalf("STOR across a reset reported success; main.py holds %d bytes", len(got))
 		}
@@ -252,6 +254,7 @@ func TestResetDuringUpload(t *testing.T) {
 	if err := c.Stor("/main.py", bytes.NewReader(data)); err != nil {
 		t.Fatalf("STOR after the reset: %v", err)
 	}
+	s.WaitUploads(t, 60*time.Second)
 	if got := get(t, root, "main.py"); !bytes.Equal(got, data) {
 		t.Errorf("main.py holds %d bytes, want %d", len(got), len(data))
 	}

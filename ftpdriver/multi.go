@@ -11,6 +11,7 @@ import (
 	"sync"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/spool"
 )
 
 // Boards is a changing set of named boards, served by NewMulti as one
@@ -59,6 +60,7 @@ type target struct {
 	cache *metaCache
 	log   *slog.Logger
 	m     *mount
+	q     *spool.Queue // the board's pending uploads
 }
 
 // clientPath is p, a path on t's board, as the client names it.

@@ -24,6 +24,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/spool"
 )
 
 // Options configure a Server. The zero value (apart from the listen
@@ -83,6 +84,21 @@ type Options struct {
 	// failures; it doubles with each further round, up to an hour. Other
 	// addresses are not affected. Default 1 minute.
 	LoginLockout time.Duration
+	// SpoolDir is where uploads wait on the host until the board has
+	// them (package spool); what a stop or a crash leaves there is written
+	// the next time the same board is served. Empty: a new temporary
+	// directory, which Drain removes when nothing is left in it.
+	SpoolDir string
+	// UploadWait is how long the end of an upload waits for the board to
+	// have it before answering success and writing the rest in the
+	// background. Default 3 s: small uploads answer once the board has
+	// them, big ones long before FileZilla's 20 s and kio's 15 s of
+	// silence make the client give up.
+	UploadWait time.Duration
+	// BoardName tells a board without machine.unique_id apart for its
+	// pending uploads: the port it is on. Over several boards, each
+	// board's folder name is used.
+	BoardName string
 }
 
 // PortRange is an inclusive range of TCP ports; the zero value means any.
@@ -118,7 +134,9 @@ type Server struct {
 	conns    map[*controlConn]struct{}
 	ops      sync.WaitGroup // board operations and open transfers
 
-	logins *loginGuard
+	logins    *loginGuard
+	spool     *spool.Store // uploads on their way to the boards; opened by Listen
+	spoolTemp bool         // the spool is Listen's temporary directory
 }
 
 // session is what the server keeps of one FTP connection.
@@ -177,6 +195,9 @@ func newServer(opts Options) *Server {
 	if opts.LoginLockout <= 0 {
 		opts.LoginLockout = time.Minute
 	}
+	if opts.UploadWait <= 0 {
+		opts.UploadWait = 3 * time.Second
+	}
 	s := &Server{
 		opts:     opts,
 		log:      opts.Logger,
@@ -205,6 +226,9 @@ func (s *Server) Listen() error {
 		s.opts.Listener = ln
 	}
 	s.opts.Listener = trackingListener{Listener: s.opts.Listener, s: s}
+	if err := s.openSpool(); err != nil {
+		return err
+	}
 	if err := s.ftp.Listen(); err != nil {
 		return fmt.Errorf("ftpdriver: %w", err)
 	}
@@ -224,10 +248,12 @@ func (s *Server) Addr() string {
 // connections (a transfer in progress ends with an error reply or a broken
 // connection), and waits up to ShutdownWait for board operations to end,
 // so the caller can then close the board's connection. It returns nil
-// after a shutdown asked for by ctx.
+// after a shutdown asked for by ctx. Uploads still being written to a
+// board go on: call Drain before closing the board's connection.
 func (s *Server) Serve(ctx context.Context) error {
 	errc := make(chan error, 1)
 	go func() { errc <- s.ftp.Serve() }()
+	go s.adopt(ctx)
 	select {
 	case <-ctx.Done():
 		s.shutdown()

@@ -13,6 +13,7 @@ import (
 	ftpserver "github.com/fclairamb/ftpserverlib"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/spool"
 )
 
 // errWrongDirection: a download handle was written to, or an upload read.
@@ -58,13 +59,16 @@ func (t *transfer) TransferError(err error) {
 }
 
 // logDone writes the one line each transfer gets.
-func (t *transfer) logDone(err error) {
+func (t *transfer) logDone(err error) { t.logOutcome("done", err) }
+
+// logOutcome is logDone saying how a successful transfer ended.
+func (t *transfer) logOutcome(outcome string, err error) {
 	took := time.Since(t.start)
 	rate := int64(0)
 	if took > 0 {
 		rate = int64(float64(t.bytes) / took.Seconds())
 	}
-	level, outcome := slog.LevelInfo, "done"
+	level := slog.LevelInfo
 	if err != nil {
 		level, outcome = slog.LevelWarn, "failed"
 	}
@@ -75,19 +79,15 @@ func (t *transfer) logDone(err error) {
 	t.log.Log(context.Background(), level, t.op+" "+outcome, attrs...)
 }
 
-// afterContext is for the work Close does once the bytes have moved, which
-// must happen even when the session was cancelled: a complete upload is
-// committed, an interrupted one's temporary file removed.
-func (t *transfer) afterContext(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeoutCause(context.WithoutCancel(t.d.ctx), d, ErrTimeout)
-}
-
-// download streams a board file to the data connection.
+// download streams a board file, or the pending version of one (from the
+// spool), to the data connection.
 type download struct {
 	*transfer
-	fsys *boardfs.FS // the board the download started on: a replugged one is a new FS
-	rc   io.ReadCloser
-	pos  int64
+	fsys    *boardfs.FS  // the board the download started on: a replugged one is a new FS
+	q       *spool.Queue // the board's pending uploads
+	spooled bool         // the bytes come from the spool: a seek reads it again
+	rc      io.ReadCloser
+	pos     int64
 }
 
 func (d *clientDriver) openDownload(name string, offset int64) (ftpserver.FileTransfer, error) {
@@ -109,12 +109,22 @@ func (d *clientDriver) openDownload(name string, offset int64) (ftpserver.FileTr
 		if !d.srv.enter() {
 			return ErrStopping
 		}
-		rc, err := t.fsys.Open(ctx, p, offset)
+		h = &download{transfer: d.newTransfer("RETR", t), fsys: t.fsys, q: t.q, pos: offset}
+		rc, ok, err := openPending(ctx, t.fsys, t.q, p, offset)
 		if err != nil {
 			d.srv.leave()
 			return err
 		}
-		h = &download{transfer: d.newTransfer("RETR", t), fsys: t.fsys, rc: rc, pos: offset}
+		if ok {
+			h.rc, h.spooled = rc, true
+			return nil
+		}
+		rc, err = t.fsys.Open(ctx, p, offset)
+		if err != nil {
+			d.srv.leave()
+			return err
+		}
+		h.rc = rc
 		return nil
 	})
 	if err != nil {
@@ -150,6 +160,19 @@ func (h *download) Seek(offset int64, whence int) (int64, error) {
 	}
 	ctx, cancel := context.WithTimeoutCause(h.d.ctx, h.d.srv.opts.OpTimeout, ErrTimeout)
 	defer cancel()
+	if h.spooled {
+		// The pending version, or, once it landed, the same bytes on
+		// the board.
+		rc, ok, err := openPending(ctx, h.fsys, h.q, h.path, offset)
+		if err != nil {
+			h.rc = io.NopCloser(eofReader{})
+			return h.pos, ftpError(h.log, "seek", h.path, err)
+		}
+		if ok {
+			h.rc, h.pos = rc, offset
+			return offset, nil
+		}
+	}
 	rc, err := h.fsys.Open(ctx, h.path, offset)
 	if err != nil {
 		h.rc = io.NopCloser(eofReader{})
@@ -182,12 +205,13 @@ type eofReader struct{}
 
 func (eofReader) Read([]byte) (int, error) { return 0, io.EOF }
 
-// upload writes to boardfs's temporary file and replaces the target only
-// when Close finds the transfer complete: STOR truncates before the data
+// upload takes the client's bytes into the spool, whose writer sends them
+// on to boardfs's temporary file as they arrive; the target is replaced
+// only once the transfer is complete: STOR truncates before the data
 // connection exists, and a failed transfer must leave the old file whole.
 type upload struct {
 	*transfer
-	up  *boardfs.Upload
+	job *spool.Job
 	pos int64 // where the client's bytes land in the file
 }
 
@@ -207,6 +231,14 @@ func (d *clientDriver) openUpload(name string, flags int, offset int64) (ftpserv
 		op := "STOR"
 		if flags&os.O_APPEND != 0 {
 			op = "APPE"
+		}
+		// After the pending uploads of p: a second upload of a file lands
+		// after the first, and an append adds to what the board will hold.
+		if err := d.settle(ctx, t, p); err != nil {
+			return err
+		}
+		if err := d.inDirectory(ctx, t); err != nil {
+			return err
 		}
 		var (
 			start    int64
@@ -246,7 +278,15 @@ func (d *clientDriver) openUpload(name string, flags int, offset int64) (ftpserv
 			d.srv.leave()
 			return err
 		}
-		h = &upload{transfer: d.newTransfer(op, t), up: up, pos: start}
+		job, err := t.q.Begin(p, up, appendTo, start)
+		if err != nil {
+			d.srv.leave()
+			if errors.Is(err, spool.ErrStopping) {
+				return fmt.Errorf("%w: %w", ErrStopping, err)
+			}
+			return err
+		}
+		h = &upload{transfer: d.newTransfer(op, t), job: job, pos: start}
 		return nil
 	})
 	if err != nil {
@@ -259,12 +299,9 @@ func (h *upload) Write(p []byte) (int, error) {
 	if h.failed != nil {
 		return 0, ftpError(h.log, "write", h.path, h.failed)
 	}
-	n, err := h.up.Write(p)
+	n, err := h.job.Write(p)
 	h.pos += int64(n)
 	h.bytes += int64(n)
-	// Segments reach the board as they fill: listings show the
-	// temporary file from the first one on.
-	h.cache.invalidate()
 	if err != nil {
 		h.failed = err
 		// Mapped, so that no space on the board answers 552.
@@ -286,38 +323,31 @@ func (h *upload) Read([]byte) (int, error) {
 	return 0, ftpError(h.log, "read", h.path, errWrongDirection)
 }
 
-// Close commits a complete upload (the board checks it and renames it over
-// the target) or aborts an interrupted one. The library sends its 226 or
-// error reply after Close, with Close's error.
+// Close ends the upload. A complete one is made durable in the spool,
+// and Close waits up to UploadWait for the board to have it: a small
+// upload answers 226 once it is on the board, as a failure answers with
+// the board's error; a big one answers 226 then, and is written on in the
+// background (a failure after that is told to the path's next
+// operation). An interrupted upload is given up: the board's old file
+// stays whole. The library sends its 226 or error reply after Close, with
+// Close's error.
 func (h *upload) Close() error {
 	defer h.d.srv.leave()
 	defer h.cache.invalidate()
 	if h.failed != nil {
-		ctx, cancel := h.afterContext(h.d.srv.opts.OpTimeout)
-		defer cancel()
-		if err := h.up.Abort(ctx); err != nil {
-			h.log.Warn("removing the temporary file of a failed upload", "path", h.path, "err", err)
-		}
+		h.job.Drop()
 		h.logDone(h.failed)
 		// The transfer's own error is already what the reply says.
 		return nil
 	}
-	// A cancelled session still deserves a consistent board: commit with a
-	// context that outlives the session, bounded by its own deadline.
-	ctx, cancel := h.afterContext(h.d.srv.opts.LongOpTimeout)
-	defer cancel()
-	err := h.up.Commit(ctx)
-	if err != nil && ctx.Err() != nil {
-		err = fmt.Errorf("%w: %w", context.Cause(ctx), err)
-	}
+	onBoard, err := h.job.Finish(h.d.srv.opts.UploadWait)
 	if err != nil {
 		h.logDone(err)
-		actx, acancel := h.afterContext(h.d.srv.opts.OpTimeout)
-		defer acancel()
-		if aerr := h.up.Abort(actx); aerr != nil {
-			h.log.Debug("abort after a failed commit", "path", h.path, "err", aerr)
-		}
 		return ftpError(h.log, "commit", h.path, err)
+	}
+	if !onBoard {
+		h.logOutcome("taken into the spool: writing it to the board in the background", nil)
+		return nil
 	}
 	h.logDone(nil)
 	return nil

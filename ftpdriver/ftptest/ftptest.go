@@ -29,7 +29,8 @@ type Options struct {
 	Board    boardtest.Options
 	BusyWait time.Duration // boardfs.Options.BusyWait; 0: boardfs's default
 	Cache    boardfs.Cache // boardfs.Options.Cache; nil: none
-	// Driver configures the server; Logger and Listener are filled in.
+	// Driver configures the server; Logger and Listener are filled in,
+	// and SpoolDir, when empty, with a directory of the test's.
 	Driver ftpdriver.Options
 }
 
@@ -38,8 +39,10 @@ type Server struct {
 	Addr  string           // host:port to dial
 	Board *boardtest.Board // Board.Root is the board's filesystem on the host
 	Link  *boardfs.Link    // the board as the server reaches it
+	Spool string           // the server's spool directory
+	srv   *ftpdriver.Server
 	opts  Options
-	stop  func() error
+	stop  func(hurry bool) error
 }
 
 // Start starts a board and an FTP server over it on 127.0.0.1, and
@@ -54,10 +57,29 @@ func Start(tb testing.TB, opts Options) *Server {
 	b := boardtest.Start(tb, opts.Profile, opts.Board)
 	link := startLink(tb, b, opts, log)
 	s := &Server{Board: b, Link: link, opts: opts}
-	s.Addr, s.stop = serve(tb, opts, log, func(dopts ftpdriver.Options) *ftpdriver.Server {
-		return ftpdriver.New(link, dopts)
+	s.Addr, s.Spool, s.stop = serve(tb, opts, log, func(dopts ftpdriver.Options) *ftpdriver.Server {
+		s.srv = ftpdriver.New(link, dopts)
+		return s.srv
 	})
 	return s
+}
+
+// WaitUploads waits until the board has every upload the server took (a
+// 226 comes once an upload is safe in the spool, which may be before the
+// board has it), and fails the test after within.
+func (s *Server) WaitUploads(tb testing.TB, within time.Duration) {
+	tb.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		n, bytes := s.srv.Pending()
+		if n == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatalf("ftptest: %d upload(s), %d bytes, still not on the board after %v", n, bytes, within)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
 }
 
 func testLogger(tb testing.TB, opts Options) *slog.Logger {
@@ -96,9 +118,10 @@ func startLink(tb testing.TB, b *boardtest.Board, opts Options, log *slog.Logger
 }
 
 // serve starts the server newServer makes on 127.0.0.1 and registers its
-// shutdown with tb.Cleanup. It returns the address, and a stop that
-// returns what Serve returned the first time and nil after.
-func serve(tb testing.TB, opts Options, log *slog.Logger, newServer func(ftpdriver.Options) *ftpdriver.Server) (string, func() error) {
+// shutdown with tb.Cleanup. It returns the address, the spool directory,
+// and a stop that returns what Serve returned the first time and nil
+// after; hurry leaves pending uploads in the spool, as a second Ctrl-C.
+func serve(tb testing.TB, opts Options, log *slog.Logger, newServer func(ftpdriver.Options) *ftpdriver.Server) (string, string, func(hurry bool) error) {
 	tb.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -107,6 +130,9 @@ func serve(tb testing.TB, opts Options, log *slog.Logger, newServer func(ftpdriv
 	dopts := opts.Driver
 	dopts.Logger = log
 	dopts.Listener = ln
+	if dopts.SpoolDir == "" {
+		dopts.SpoolDir = tb.TempDir()
+	}
 	srv := newServer(dopts)
 	if err := srv.Listen(); err != nil {
 		_ = ln.Close()
@@ -116,22 +142,37 @@ func serve(tb testing.TB, opts Options, log *slog.Logger, newServer func(ftpdriv
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(sctx) }()
 	var once sync.Once
-	stopOnce := func() error {
+	stopOnce := func(hurry bool) error {
 		var err error
-		once.Do(func() { stop(); err = <-done })
+		once.Do(func() {
+			stop()
+			err = <-done
+			dctx, cancel := context.WithCancel(context.Background())
+			if hurry {
+				cancel()
+			}
+			srv.Drain(dctx)
+			cancel()
+		})
 		return err
 	}
 	tb.Cleanup(func() {
-		if err := stopOnce(); err != nil {
+		if err := stopOnce(false); err != nil {
 			tb.Errorf("ftptest: serve: %v", err)
 		}
 	})
-	return srv.Addr(), stopOnce
+	return srv.Addr(), dopts.SpoolDir, stopOnce
 }
 
-// Stop shuts the server down as Ctrl-C does, and returns what Serve
-// returned. Later calls return nil.
-func (s *Server) Stop() error { return s.stop() }
+// Stop shuts the server down as Ctrl-C does: it waits for the uploads
+// still being written to the board, and returns what Serve returned.
+// Later calls return nil.
+func (s *Server) Stop() error { return s.stop(false) }
+
+// StopHurried shuts the server down as Ctrl-C pressed twice does: the
+// uploads still being written stay in the spool, for the next server on
+// the same spool and board. Later calls return nil.
+func (s *Server) StopHurried() error { return s.stop(true) }
 
 // Dial connects a client and logs in: with the server's account if it has
 // one, else anonymously. The connection is closed at cleanup.
@@ -165,8 +206,9 @@ type MultiServer struct {
 	Addr   string             // host:port to dial
 	Boards []*boardtest.Board // Boards[i].Root is board i's filesystem on the host
 	Links  []*boardfs.Link    // the boards as the server reaches them
+	Spool  string             // the server's spool directory
 	opts   Options
-	stop   func() error
+	stop   func(hurry bool) error
 }
 
 // StartMulti starts one board per entry of boards (each its own line:
@@ -189,7 +231,7 @@ func StartMulti(tb testing.TB, opts Options, boards ...boardtest.Options) *Multi
 		s.Links = append(s.Links, link)
 		set[name] = link
 	}
-	s.Addr, s.stop = serve(tb, opts, log, func(dopts ftpdriver.Options) *ftpdriver.Server {
+	s.Addr, s.Spool, s.stop = serve(tb, opts, log, func(dopts ftpdriver.Options) *ftpdriver.Server {
 		return ftpdriver.NewMulti(set, dopts)
 	})
 	return s
@@ -197,7 +239,7 @@ func StartMulti(tb testing.TB, opts Options, boards ...boardtest.Options) *Multi
 
 // Stop shuts the server down as Ctrl-C does, and returns what Serve
 // returned. Later calls return nil.
-func (s *MultiServer) Stop() error { return s.stop() }
+func (s *MultiServer) Stop() error { return s.stop(false) }
 
 // Dial connects a client and logs in as Server.Dial does.
 func (s *MultiServer) Dial(tb testing.TB, opts ...ftp.DialOption) *ftp.ServerConn {

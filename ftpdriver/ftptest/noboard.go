@@ -16,7 +16,7 @@ import (
 func StartUnplugged(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	s := &Server{opts: opts}
-	s.Addr, s.stop = serve(tb, opts, testLogger(tb, opts), func(dopts ftpdriver.Options) *ftpdriver.Server {
+	s.Addr, s.Spool, s.stop = serve(tb, opts, testLogger(tb, opts), func(dopts ftpdriver.Options) *ftpdriver.Server {
 		return ftpdriver.New(unplugged{}, dopts)
 	})
 	return s
@@ -30,7 +30,7 @@ func StartUnpluggedMulti(tb testing.TB, opts Options, names ...string) *MultiSer
 	tb.Helper()
 	set := unpluggedBoards(names)
 	s := &MultiServer{opts: opts}
-	s.Addr, s.stop = serve(tb, opts, testLogger(tb, opts), func(dopts ftpdriver.Options) *ftpdriver.Server {
+	s.Addr, s.Spool, s.stop = serve(tb, opts, testLogger(tb, opts), func(dopts ftpdriver.Options) *ftpdriver.Server {
 		return ftpdriver.NewMulti(set, dopts)
 	})
 	return s

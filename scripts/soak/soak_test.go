@@ -141,6 +141,9 @@ func soak(t *testing.T, label string, d time.Duration, board boardtest.Options) 
 		wg.Go(func() { c.run(end) })
 	}
 	wg.Wait()
+	// A 226 comes once an upload is safe in the spool; the board's files
+	// are checked once it has them all, and its writers are gone.
+	srv.WaitUploads(t, 2*time.Minute)
 	goAfter := settle(goBefore+goroutineSlack, 5*time.Second)
 
 	var total stats
