@@ -50,12 +50,12 @@ func serveAll(ctx context.Context, a *app, line lineFlags, server serverFlags, t
 		byPort: map[string]*member{},
 		byName: map[string]*member{},
 	}
-	srv := ftpdriver.NewMulti(f, driverOptions(log, ln, server, tlsConfig))
+	srv := ftpdriver.NewMulti(f, driverOptions(log, ln, server, line, tlsConfig))
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() { f.watch(wctx); close(watched) }()
 	defer func() { stopWatch(); <-watched; f.stop() }()
-	return serveFTP(ctx, log, srv, "for every MicroPython board plugged in, one folder each", server, tlsConfig)
+	return serveFTP(ctx, a, srv, "for every MicroPython board plugged in, one folder each", server, tlsConfig)
 }
 
 // fleet is the boards --all serves, as ftpdriver.Boards: one boardfs.Link

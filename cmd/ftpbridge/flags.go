@@ -56,6 +56,7 @@ type lineFlags struct {
 	noSetClock bool
 	cacheDir   string
 	cacheSize  int64
+	spoolDir   string
 }
 
 func (f *lineFlags) AddToCommand(cmd *cobra.Command) {
@@ -67,6 +68,33 @@ func (f *lineFlags) AddToCommand(cmd *cobra.Command) {
 	cmd.Flags().StringVar(&f.cacheDir, "cache-dir", "",
 		"where copies of the files moved are kept, so unchanged files need not cross the line again (default: the user's cache directory)")
 	cmd.Flags().Int64Var(&f.cacheSize, "cache-size", 64<<20, "bytes of file copies kept; 0 keeps none")
+	cmd.Flags().StringVar(&f.spoolDir, "spool-dir", "",
+		"where uploads wait until the board has them; what a stop or a crash leaves there is written the next time the board is served (default: spool/ in the cache directory)")
+}
+
+// cacheDirPath is --cache-dir, or ftpbridge/ in the user's cache
+// directory; "" when there is none.
+func (f *lineFlags) cacheDirPath() string {
+	if f.cacheDir != "" {
+		return f.cacheDir
+	}
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return ""
+	}
+	return filepath.Join(base, "ftpbridge")
+}
+
+// spoolPath is --spool-dir, or spool/ beside the file copies; "" when
+// there is no cache directory.
+func (f *lineFlags) spoolPath() string {
+	if f.spoolDir != "" {
+		return f.spoolDir
+	}
+	if dir := f.cacheDirPath(); dir != "" {
+		return filepath.Join(dir, "spool")
+	}
+	return ""
 }
 
 // boardOptions is how the flags shape boardfs: the clock, the cache.
@@ -76,13 +104,7 @@ func (f *lineFlags) boardOptions(log *slog.Logger, port string) boardfs.Options 
 		opts.Clock = time.Now
 	}
 	if f.cacheSize > 0 {
-		dir := f.cacheDir
-		if dir == "" {
-			if base, err := os.UserCacheDir(); err == nil {
-				dir = filepath.Join(base, "ftpbridge")
-			}
-		}
-		if dir != "" {
+		if dir := f.cacheDirPath(); dir != "" {
 			if c, err := filecache.Open(dir, f.cacheSize); err == nil {
 				opts.Cache = c
 			} else {
@@ -107,6 +129,7 @@ type serverFlags struct {
 	loginTimeout time.Duration
 	maxFails     int
 	lockout      time.Duration
+	uploadWait   time.Duration
 }
 
 func (f *serverFlags) AddToCommand(cmd *cobra.Command) {
@@ -126,6 +149,8 @@ func (f *serverFlags) AddToCommand(cmd *cobra.Command) {
 		"failed logins in a row after which the client's address is refused for --login-lockout (each failure is answered after 1s)")
 	fl.DurationVar(&f.lockout, "login-lockout", time.Minute,
 		"how long an address is refused after --max-login-fails failures; doubles with each further round, up to an hour")
+	fl.DurationVar(&f.uploadWait, "upload-wait", 3*time.Second,
+		"how long the end of an upload waits for the board before answering success and writing the rest in the background")
 }
 
 // check refuses combinations that cannot work or would be unsafe.
@@ -147,6 +172,9 @@ func (f *serverFlags) check() error {
 	}
 	if f.lockout < time.Second {
 		return usagef("--login-lockout %v: at least 1s", f.lockout)
+	}
+	if f.uploadWait <= 0 {
+		return usagef("--upload-wait %v: more than 0 (uploads the board has not taken by then are written in the background)", f.uploadWait)
 	}
 	if (f.tlsCert == "") != (f.tlsKey == "") {
 		return usagef("--tls-cert and --tls-key go together")

@@ -25,13 +25,41 @@ const (
 )
 
 func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, hurry, stop := interrupts()
 	level := new(slog.LevelVar)
 	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
-	a := &app{log: log, level: level, lookupEnv: os.LookupEnv, listPorts: listSerialPorts}
+	a := &app{log: log, level: level, lookupEnv: os.LookupEnv, listPorts: listSerialPorts, hurry: hurry}
 	err := newRootCmd(a).ExecuteContext(ctx)
 	stop()
 	os.Exit(exitCode(err))
+}
+
+// interrupts is signal.NotifyContext with a second step: the first Ctrl-C
+// (or SIGTERM) cancels ctx, and the bridge stops once the uploads still on
+// their way to the board have landed; the second closes hurry, and they
+// are left in the spool for the next start. stop restores the default
+// handling.
+func interrupts() (ctx context.Context, hurry <-chan struct{}, stop func()) {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithCancel(context.Background())
+	h := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		for _, step := range []func(){cancel, func() { close(h) }} {
+			select {
+			case <-sigs:
+				step()
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ctx, h, func() {
+		signal.Stop(sigs)
+		close(done)
+		cancel()
+	}
 }
 
 // exitCode maps what the command returned to the process's exit status,

@@ -23,6 +23,9 @@ type app struct {
 	level     *slog.LevelVar
 	lookupEnv func(string) (string, bool)
 	listPorts func() ([]serialPort, error)
+	// hurry is closed by the second Ctrl-C: uploads still on their way
+	// to the board are left in the spool. Nil: never.
+	hurry <-chan struct{}
 }
 
 // newRootCmd is `ftpbridge [PORT]`: serve the board on PORT over FTP.
@@ -160,8 +163,10 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 	linkDone := make(chan struct{})
 	go func() { link.Run(lctx); close(linkDone) }()
 	defer func() { stopLink(); <-linkDone }()
-	srv := ftpdriver.New(link, driverOptions(log, ln, server, tlsConfig))
-	return serveFTP(ctx, log, srv, fmt.Sprintf("for %s on %s", link.Info(), port), server, tlsConfig)
+	dopts := driverOptions(log, ln, server, line, tlsConfig)
+	dopts.BoardName = port
+	srv := ftpdriver.New(link, dopts)
+	return serveFTP(ctx, a, srv, fmt.Sprintf("for %s on %s", link.Info(), port), server, tlsConfig)
 }
 
 // listen opens the address FTP clients reach: before any board is
@@ -175,19 +180,39 @@ func listen(ctx context.Context, server serverFlags) (net.Listener, error) {
 	return ln, nil
 }
 
-// serveFTP serves FTP clients until ctx is done (Ctrl-C, SIGTERM), then closes
-// their connections; what says what is served, for the log.
-func serveFTP(ctx context.Context, log *slog.Logger, srv *ftpdriver.Server, what string, server serverFlags, tlsConfig *tls.Config) error {
+// serveFTP serves FTP clients until ctx is done (Ctrl-C, SIGTERM), then
+// closes their connections and waits for the uploads still on their way
+// to the boards (drain); what says what is served, for the log.
+func serveFTP(ctx context.Context, a *app, srv *ftpdriver.Server, what string, server serverFlags, tlsConfig *tls.Config) error {
+	log := a.log
 	if err := srv.Listen(); err != nil {
 		return err
 	}
 	log.Info(fmt.Sprintf("serving ftp://%s %s", srv.Addr(), what),
 		"read_only", server.readOnly, "tls", tlsConfig != nil, "anonymous", server.user == "")
-	if err := srv.Serve(ctx); err != nil {
+	err := srv.Serve(ctx)
+	drain(a, srv)
+	if err != nil {
 		return err
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// drain waits, once the server stopped, for the uploads still on their
+// way to the board, until they land or a second Ctrl-C leaves them in the
+// spool; the board's connection may then close.
+func drain(a *app, srv *ftpdriver.Server) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		select {
+		case <-a.hurry:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	srv.Drain(ctx)
 }
 
 // loadTLS reads --tls-cert and --tls-key; nil without them.
@@ -204,7 +229,11 @@ func (f *serverFlags) loadTLS() (*tls.Config, error) {
 
 // driverOptions is how the flags configure the FTP server, over one board
 // or all of them.
-func driverOptions(log *slog.Logger, ln net.Listener, server serverFlags, tlsConfig *tls.Config) ftpdriver.Options {
+func driverOptions(log *slog.Logger, ln net.Listener, server serverFlags, line lineFlags, tlsConfig *tls.Config) ftpdriver.Options {
+	spool := line.spoolPath()
+	if spool == "" {
+		log.Warn("no cache directory for the spool of uploads: uploads left pending by a crash are not written at the next start; set --spool-dir")
+	}
 	return ftpdriver.Options{
 		Logger:        log,
 		Listener:      ln,
@@ -218,6 +247,8 @@ func driverOptions(log *slog.Logger, ln net.Listener, server serverFlags, tlsCon
 		LoginTimeout:  server.loginTimeout,
 		MaxLoginFails: server.maxFails,
 		LoginLockout:  server.lockout,
+		SpoolDir:      spool,
+		UploadWait:    server.uploadWait,
 	}
 }
 
