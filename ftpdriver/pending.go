@@ -34,7 +34,9 @@ func (s *Server) openSpool() error {
 		}
 		dir, s.spoolTemp = d, true
 	}
-	st, err := spool.Open(spool.Options{Dir: dir, Logger: s.log, CommitTimeout: s.opts.LongOpTimeout})
+	// A read-only server changes nothing on the board, not even what an
+	// earlier run left pending: that waits for a read-write one.
+	st, err := spool.Open(spool.Options{Dir: dir, Logger: s.log, CommitTimeout: s.opts.LongOpTimeout, Hold: s.opts.ReadOnly})
 	if err != nil {
 		return fmt.Errorf("ftpdriver: %w", err)
 	}

@@ -97,11 +97,16 @@ func (q *Queue) resume() {
 	}
 	for _, de := range des {
 		name := de.Name()
-		if id, ok := strings.CutSuffix(name, dataExt); ok && !slices.Contains(ids, id) {
+		if id, ok := strings.CutSuffix(name, dataExt); ok && !slices.Contains(ids, id) && !q.s.opts.Hold {
 			_ = os.Remove(filepath.Join(q.dir, name))
 		}
 	}
 	slices.Sort(ids)
+	if q.s.opts.Hold && len(ids) > 0 {
+		q.log.Warn(fmt.Sprintf("%d upload(s) an earlier run left pending for this board stay in the spool, unwritten: they are written the next time the board is served read-write", len(ids)),
+			"spool", q.dir)
+		return
+	}
 	var n int
 	var bytes int64
 	for _, id := range ids {

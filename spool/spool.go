@@ -97,6 +97,9 @@ type Options struct {
 	// BoardPoll is how often a write waiting for its board looks for it.
 	// Default 500 ms.
 	BoardPoll time.Duration
+	// Hold leaves what earlier runs left pending where it is, unwritten,
+	// for a store that must not change the boards (a read-only server).
+	Hold bool
 }
 
 // Store is the spool directory and the writers of every board's queue. It

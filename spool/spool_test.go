@@ -228,6 +228,30 @@ func TestResumeDamaged(t *testing.T) {
 	}
 }
 
+// A store that holds (a read-only server) leaves what an earlier run left
+// pending unwritten, in the spool.
+func TestHold(t *testing.T) {
+	f, root := startBoard(t)
+	dir := t.TempDir()
+	s, err := Open(Options{Dir: dir, Hold: true, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	leave(t, s, "k", meta{Origin: "/h.bin"}, []byte("pending"))
+	s.Queue("k", connected{f}, nil, nil)
+	if n, _ := s.Pending(); n != 0 {
+		t.Errorf("a holding store took up %d upload(s)", n)
+	}
+	s.Drain(context.Background())
+	time.Sleep(500 * time.Millisecond)
+	if hostFile(root, "h.bin") != nil {
+		t.Error("a holding store wrote to the board")
+	}
+	if metas, _ := filepath.Glob(filepath.Join(s.boardDir("k"), "*"+metaExt)); len(metas) != 1 {
+		t.Errorf("the spool holds %q, want the pending upload", metas)
+	}
+}
+
 // Drain does not wait for a board that is not there: the uploads stay in
 // the spool, for the next start.
 func TestDrainWithoutBoard(t *testing.T) {
