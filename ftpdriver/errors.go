@@ -49,6 +49,10 @@ var (
 	ErrBoardFolder = errors.New("ftpdriver: the top level holds the boards' folders")
 	// ErrAcrossBoards: a rename named two boards.
 	ErrAcrossBoards = errors.New("ftpdriver: cannot rename across boards")
+	// ErrNotDir: a path goes through a file as if it were a directory,
+	// seen by the driver before the board is asked (an upload, which the
+	// spool may answer before the board sees it).
+	ErrNotDir = errors.New("ftpdriver: a part of the path is a file, not a directory")
 	// ErrRoot: a change aimed at the board's root folder itself ("/",
 	// and "/..", "/." and "//", which clean to it): it can be neither
 	// replaced, removed nor renamed, and nothing is sent to the board.
@@ -143,6 +147,8 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		msg, kind, level = "no such file or directory", fs.ErrNotExist, slog.LevelDebug
 	case errors.Is(err, ErrIsDir):
 		msg, kind, level = "is a directory", ErrIsDir, slog.LevelInfo
+	case errors.Is(err, ErrNotDir):
+		msg, kind, level = "a part of the path is a file, not a directory", fs.ErrNotExist, slog.LevelInfo
 	case errors.Is(err, ErrRestart):
 		msg, kind, level = "cannot restart there: downloads restart inside the file, uploads at its end", ErrRestart, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrBusy):

@@ -209,7 +209,7 @@ func (d *clientDriver) inDirectory(ctx context.Context, t target) error {
 		return err
 	}
 	if !e.IsDir {
-		return fmt.Errorf("ftpdriver: upload to %q: %q is a file, not a directory: %w", t.path, dir, fs.ErrNotExist)
+		return fmt.Errorf("%w: upload to %q: %q is a file", ErrNotDir, t.path, dir)
 	}
 	return nil
 }

@@ -319,9 +319,12 @@ func TestUploadAfterPendingUpload(t *testing.T) {
 		if err := c.Stor("/q.bin", bytes.NewReader(randomBytes(32<<10, 105))); err != nil {
 			t.Fatal(err)
 		}
-		for _, p := range []string{"/nodir/x.bin", "/file/x.bin"} {
-			if err := c.Stor(p, strings.NewReader("x")); replyCode(err) != 550 || !strings.Contains(err.Error(), "no such file or directory") {
-				t.Errorf("STOR %s = %v, want 550 no such file or directory", p, err)
+		for p, words := range map[string]string{
+			"/nodir/x.bin": "no such file or directory",
+			"/file/x.bin":  "a part of the path is a file, not a directory",
+		} {
+			if err := c.Stor(p, strings.NewReader("x")); replyCode(err) != 550 || !strings.Contains(err.Error(), words) {
+				t.Errorf("STOR %s = %v, want 550 %s", p, err, words)
 			}
 		}
 		s.WaitUploads(t, time.Minute)
