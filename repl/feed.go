@@ -171,7 +171,7 @@ var errNoAck = errors.New("no acknowledgement from the board's code loader")
 func (c *Conn) stream(ctx context.Context, code []byte, piece int) error {
 	awaitAck := func() error {
 		if len(c.line.buf) == 0 {
-			actx, cancel := context.WithTimeout(ctx, answerWait)
+			actx, cancel := context.WithTimeout(ctx, c.opts.AnswerWait)
 			err := c.line.fill(actx)
 			cancel()
 			if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
@@ -223,7 +223,7 @@ func (c *Conn) endLoader(ctx context.Context, need, piece int) error {
 		if err := c.line.write(filler); err != nil {
 			return err
 		}
-		actx, cancel := context.WithTimeout(ctx, answerWait)
+		actx, cancel := context.WithTimeout(ctx, c.opts.AnswerWait)
 		err := c.line.fill(actx)
 		cancel()
 		if err != nil {

@@ -69,6 +69,17 @@ type Options struct {
 	// micro:bit) lose bytes that arrive faster than they are stored.
 	PieceSize  int
 	PiecePause time.Duration
+	// AnswerWait bounds the wait for an answer the board gives at once
+	// when it is where the conn thinks (OK for code, a banner, a loader's
+	// acknowledgement): silence that long means it is not. Default 10 s,
+	// far longer than a board needs, because a loaded host running
+	// emulated boards delays their answers by seconds.
+	AnswerWait time.Duration
+	// EnterRawWait is how long the first of three tries to enter raw mode
+	// waits for the raw REPL banner; the second waits three times as long,
+	// the third five times, for a booting board that does not listen yet.
+	// Default 1 s.
+	EnterRawWait time.Duration
 }
 
 // Conn is a raw REPL conversation with one board. It is not safe for
@@ -112,6 +123,12 @@ func New(port Port, opts Options) *Conn {
 	}
 	if opts.PiecePause <= 0 {
 		opts.PiecePause = 5 * time.Millisecond
+	}
+	if opts.AnswerWait <= 0 {
+		opts.AnswerWait = 10 * time.Second
+	}
+	if opts.EnterRawWait <= 0 {
+		opts.EnterRawWait = time.Second
 	}
 	log := opts.Logger
 	if log == nil {
@@ -193,13 +210,6 @@ func sleep(ctx context.Context, d time.Duration) error {
 	}
 }
 
-// answerWait bounds the wait for an answer the board gives at once when it
-// is where the conn thinks (OK for code, a banner, a loader's
-// acknowledgement); silence that long means it is not. It is far longer
-// than a board needs, because a loaded host running emulated boards delays
-// their answers by seconds.
-const answerWait = 10 * time.Second
-
 // stuckReadFiller is how many bytes enterRaw sends to a board stuck
 // reading: more than any helper reads with Ctrl-C off (boardfs's upload
 // segments, repl's code loader).
@@ -244,7 +254,7 @@ func (c *Conn) enterRaw(ctx context.Context) error {
 			return err
 		}
 		// A booting board may take a while before it listens.
-		wait := time.Duration(1+attempt*2) * time.Second
+		wait := time.Duration(1+attempt*2) * c.opts.EnterRawWait
 		wctx, cancel := context.WithTimeout(ctx, wait)
 		_, err := c.line.until(wctx, rawBanner, nil)
 		cancel()
@@ -380,7 +390,7 @@ func (c *Conn) sendPlain(ctx context.Context, code []byte) error {
 	}
 	// The raw REPL answers OK as soon as it has the code; a board that
 	// does not was not at the raw prompt.
-	octx, cancel := context.WithTimeout(ctx, answerWait)
+	octx, cancel := context.WithTimeout(ctx, c.opts.AnswerWait)
 	head, err := c.line.until(octx, []byte("OK"), c.resetSeen)
 	cancel()
 	if err != nil {
@@ -432,7 +442,7 @@ func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, e
 		// Firmware without raw-paste took 0x01 as Ctrl-A: banner again,
 		// at once. A board that does not answer so was not at the raw
 		// prompt (it reset): give up soon and let the next exec re-enter.
-		bctx, cancel := context.WithTimeout(ctx, answerWait)
+		bctx, cancel := context.WithTimeout(ctx, c.opts.AnswerWait)
 		_, err := c.line.until(bctx, rawBanner, c.resetSeen)
 		cancel()
 		if err != nil {

@@ -147,7 +147,9 @@ func TestLostByteIsCaught(t *testing.T) {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
 			b := boardtest.Start(t, p, boardtest.Options{Baud: 115200})
-			c := open(t, b, repl.Options{})
+			// The loader's silence ends the exec that lost a byte: how long
+			// the conn waits for it (10 s by default) is not under test.
+			c := open(t, b, repl.Options{AnswerWait: 3 * time.Second})
 			ctx := ctxFor(t, 60*time.Second)
 			code, want := bigCode(600)
 			// The second exec learns how many bytes go out before the code.

@@ -159,9 +159,9 @@ func TestResetBeforeRawPasteAnswer(t *testing.T) {
 			}
 		}
 	}
-	c := New(port, Options{})
-	// Shorter than answerWait: only a reset seen in what the board said
-	// ends the wait in time.
+	// A context shorter than AnswerWait: only a reset seen in what the
+	// board said ends the wait in time.
+	c := New(port, Options{AnswerWait: time.Minute})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	if _, err := c.Exec(ctx, "print(1)"); !errors.Is(err, ErrBoardReset) {
@@ -182,7 +182,8 @@ func TestDisconnectedPort(t *testing.T) {
 func TestNoRawREPLSaysWhatTheBoardPrinted(t *testing.T) {
 	port := &scriptedPort{}
 	port.onWrite = func(p []byte, s *scriptedPort) { s.replies = append(s.replies, "garbage\xff"...) }
-	c := New(port, Options{})
+	// How long each try waits is not what this test is about.
+	c := New(port, Options{EnterRawWait: 10 * time.Millisecond})
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	_, err := c.Exec(ctx, "print(1)")
