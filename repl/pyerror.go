@@ -91,7 +91,10 @@ func ParseError(text string) *PyError {
 		if digits == "" {
 			digits = m[2]
 		}
-		e.Errno, _ = strconv.Atoi(digits)
+		// A number too long for an int is no errno a board has.
+		if n, err := strconv.Atoi(digits); err == nil {
+			e.Errno = n
+		}
 	}
 	return e
 }

@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"io/fs"
+	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -219,19 +221,48 @@ func TestParseError(t *testing.T) {
 	}
 }
 
+// FuzzParseError: whatever the board printed, ParseError keeps it whole
+// and names an exception type, and an errno it reports is the number the
+// message holds. An exception line as MicroPython prints it (type name,
+// ": ", a one-line message) under a traceback comes back as that type and
+// message.
 func FuzzParseError(f *testing.F) {
-	f.Add("Traceback (most recent call last):\r\n  File \"<stdin>\", line 1\r\nOSError: [Errno 2] ENOENT\r\n")
-	f.Add("OSError: 2")
-	f.Add("\x00\xff: [Errno 99999999999999999999]")
-	f.Fuzz(func(t *testing.T, text string) {
+	f.Add("Traceback (most recent call last):\r\n  File \"<stdin>\", line 1\r\nOSError: [Errno 2] ENOENT\r\n", "OSError", "[Errno 2] ENOENT")
+	f.Add("OSError: 2", "OSError", "2")
+	f.Add("ValueError: a: b", "ValueError", "a: b")
+	f.Add("\x00\xff: [Errno 99999999999999999999]", "ValueError", "")
+	f.Add("", "KeyboardInterrupt", "")
+	f.Fuzz(func(t *testing.T, text, typ, msg string) {
 		e := ParseError(text)
-		if e.Type == "" && e.Message == "" && text != "" {
-			t.Errorf("ParseError(%q) lost everything", text)
+		if e.Type == "" || e.Traceback != text {
+			t.Errorf("ParseError(%q) = type %q, traceback %q: want a type and the whole text", text, e.Type, e.Traceback)
+		}
+		if e.Errno != 0 {
+			// The number the message starts with, leading zeros aside.
+			digits := strings.TrimLeft(strings.TrimPrefix(e.Message, "[Errno "), "0")
+			if end := strings.IndexFunc(digits, func(r rune) bool { return r < '0' || r > '9' }); end >= 0 {
+				digits = digits[:end]
+			}
+			if digits != strconv.Itoa(e.Errno) {
+				t.Errorf("ParseError(%q) = errno %d, message %q", text, e.Errno, e.Message)
+			}
 		}
 		_ = e.Error()
 		_ = e.Unwrap()
+
+		if !pyName.MatchString(typ) || strings.ContainsAny(msg, "\r\n") || strings.TrimSpace(msg) != msg {
+			return
+		}
+		printed := "Traceback (most recent call last):\r\n  File \"<stdin>\", line 1, in <module>\r\n" + typ + ": " + msg + "\r\n"
+		if e := ParseError(printed); e.Type != typ || e.Message != msg {
+			t.Errorf("ParseError(%q) = %q, %q, want %q, %q", printed, e.Type, e.Message, typ, msg)
+		}
 	})
 }
+
+// pyName is a Python identifier in ASCII, as MicroPython names its
+// exception classes.
+var pyName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
 
 // FuzzReply feeds arbitrary bytes as the board's reply to an exec: the conn
 // must return (an error or output) without panicking and within its context.
