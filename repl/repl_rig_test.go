@@ -40,6 +40,7 @@ func ctxFor(t testing.TB, d time.Duration) context.Context {
 func trim(b []byte) string { return strings.TrimRight(string(b), "\r\n") }
 
 func TestExecOnEveryProfile(t *testing.T) {
+	t.Parallel()
 	for _, p := range boardtest.Profiles {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
@@ -121,6 +122,7 @@ func bigCode(n int) (string, string) {
 }
 
 func TestLargeCodeOnEveryProfile(t *testing.T) {
+	t.Parallel()
 	for _, p := range boardtest.Profiles {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
@@ -143,6 +145,7 @@ func TestLargeCodeOnEveryProfile(t *testing.T) {
 // without raw-paste, as a board whose receive buffer overflowed loses one.
 // In plain raw mode the code would still compile and print a wrong sum.
 func TestLostByteIsCaught(t *testing.T) {
+	t.Parallel()
 	for _, p := range []boardtest.Profile{boardtest.ESP8266, boardtest.Microbit} {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
@@ -177,6 +180,7 @@ func TestLostByteIsCaught(t *testing.T) {
 }
 
 func TestEnterRawFromAnyState(t *testing.T) {
+	t.Parallel()
 	states := map[string]string{
 		"half-typed line":   "x = 'unfinished",
 		"friendly paste":    "\x05for i in range(3):\r\n",
@@ -209,6 +213,7 @@ func TestEnterRawFromAnyState(t *testing.T) {
 }
 
 func TestEnterRawWhileProgramRuns(t *testing.T) {
+	t.Parallel()
 	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266} {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
@@ -223,6 +228,7 @@ func TestEnterRawWhileProgramRuns(t *testing.T) {
 }
 
 func TestStreamingStdinStdout(t *testing.T) {
+	t.Parallel()
 	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266, boardtest.Pyboard} {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
@@ -264,6 +270,7 @@ func TestStreamingStdinStdout(t *testing.T) {
 }
 
 func TestDeadlineInterruptsAndLeavesBoardUsable(t *testing.T) {
+	t.Parallel()
 	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
 	c := open(t, b, repl.Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -278,6 +285,7 @@ func TestDeadlineInterruptsAndLeavesBoardUsable(t *testing.T) {
 }
 
 func TestResetDuringExec(t *testing.T) {
+	t.Parallel()
 	for _, p := range boardtest.Profiles {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
@@ -308,6 +316,7 @@ func TestResetDuringExec(t *testing.T) {
 }
 
 func TestCutLine(t *testing.T) {
+	t.Parallel()
 	for _, p := range boardtest.Profiles {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
@@ -326,6 +335,7 @@ func TestCutLine(t *testing.T) {
 }
 
 func TestCloseLeavesFriendlyREPL(t *testing.T) {
+	t.Parallel()
 	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
 	c := open(t, b, repl.Options{})
 	if _, err := c.Exec(ctxFor(t, 10*time.Second), "pass"); err != nil {
@@ -357,6 +367,7 @@ func TestCloseLeavesFriendlyREPL(t *testing.T) {
 // conn must still get in: the board takes what the conn sends as the
 // missing data until the program ends.
 func TestRecoversFromAbandonedInput(t *testing.T) {
+	t.Parallel()
 	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266} {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()

@@ -78,6 +78,7 @@ func boardLike(reply string) func(p []byte, s *scriptedPort) {
 }
 
 func TestExecFraming(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		name, reply, wantOut string
 		wantErr              error
@@ -111,6 +112,7 @@ func TestExecFraming(t *testing.T) {
 // after that Ctrl-A and arrived whole; anything else before OK is a board
 // that was not at the raw prompt.
 func TestBannerBeforeOK(t *testing.T) {
+	t.Parallel()
 	for _, tt := range []struct {
 		before string
 		ok     bool
@@ -148,6 +150,7 @@ func TestBannerBeforeOK(t *testing.T) {
 // TestResetBeforeRawPasteAnswer: a board that reset while idle answers
 // the raw-paste probe with its boot banner, which is a reset, seen at once.
 func TestResetBeforeRawPasteAnswer(t *testing.T) {
+	t.Parallel()
 	port := &scriptedPort{}
 	port.onWrite = func(p []byte, s *scriptedPort) {
 		for _, b := range p {
@@ -172,6 +175,7 @@ func TestResetBeforeRawPasteAnswer(t *testing.T) {
 }
 
 func TestDisconnectedPort(t *testing.T) {
+	t.Parallel()
 	port := &scriptedPort{readErr: io.ErrUnexpectedEOF}
 	c := New(port, Options{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -182,6 +186,7 @@ func TestDisconnectedPort(t *testing.T) {
 }
 
 func TestNoRawREPLSaysWhatTheBoardPrinted(t *testing.T) {
+	t.Parallel()
 	port := &scriptedPort{}
 	port.onWrite = func(p []byte, s *scriptedPort) { s.replies = append(s.replies, "garbage\xff"...) }
 	// How long each try waits is not what this test is about.
@@ -195,6 +200,7 @@ func TestNoRawREPLSaysWhatTheBoardPrinted(t *testing.T) {
 }
 
 func TestParseError(t *testing.T) {
+	t.Parallel()
 	tests := []struct {
 		text     string
 		typ, msg string
