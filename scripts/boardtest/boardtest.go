@@ -50,8 +50,13 @@ type Board struct {
 
 // Start starts a board of the given profile and registers its shutdown with
 // tb.Cleanup. A missing tool fails the test with the step that installs it.
+// Under go test -short it skips the test: the short run is the one that
+// needs no emulated board.
 func Start(tb testing.TB, profile Profile, opts Options) *Board {
 	tb.Helper()
+	if testing.Short() {
+		tb.Skipf("boardtest: -short: no emulated %s board", profile)
+	}
 	root := opts.Root
 	if root == "" && profile != Microbit {
 		root = tb.TempDir()

@@ -15,6 +15,9 @@ import (
 // the first lines name the device and root, SIGUSR1 resets the board, and
 // SIGTERM leaves nothing behind.
 func TestBoardsimCommand(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: boardsim starts an emulated board")
+	}
 	bin := filepath.Join(t.TempDir(), "boardsim")
 	build := exec.Command("go", "build", "-o", bin, "./boardsim")
 	if out, err := build.CombinedOutput(); err != nil {
