@@ -6,7 +6,6 @@ package ftptest
 
 import (
 	"context"
-	"errors"
 	"log/slog"
 	"net"
 	"os"
@@ -47,7 +46,7 @@ type Server struct {
 
 // Start starts a board and an FTP server over it on 127.0.0.1, and
 // registers their shutdown with tb.Cleanup. It fails the test on any setup
-// error, and skips it when boardfs does not support the board.
+// error, a board that boardfs cannot serve included.
 func Start(tb testing.TB, opts Options) *Server {
 	tb.Helper()
 	if opts.Profile == "" {
@@ -103,12 +102,7 @@ func startLink(tb testing.TB, b *boardtest.Board, opts Options, log *slog.Logger
 		FS: boardfs.Options{Logger: log.With("layer", "boardfs"), BusyWait: opts.BusyWait, Clock: time.Now, Cache: opts.Cache},
 	})
 	if err != nil {
-		if errors.Is(err, boardfs.ErrNotSupported) {
-			// What boardfs cannot serve yet is no failure of the server;
-			// the test runs by itself once boardfs learns the board.
-			tb.Skipf("ftptest: %s board: %v", opts.Profile, err)
-		}
-		tb.Fatalf("ftptest: boardfs on %s: %v", b.Device, err)
+		tb.Fatalf("ftptest: boardfs on %s %s: %v", opts.Profile, b.Device, err)
 	}
 	lctx, stopLink := context.WithCancel(context.Background())
 	linkDone := make(chan struct{})
