@@ -121,6 +121,9 @@ func (u *Upload) flush(ctx context.Context, n int) error {
 		err = u.f.send(sctx, u.tmp, u.buf[:n], u.started)
 	}
 	if err != nil {
+		// A segment that failed part-way may have left the temporary
+		// file on the board, the first segment's too: Abort removes it.
+		u.started = true
 		u.err = err
 		return err
 	}

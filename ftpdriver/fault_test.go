@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
@@ -220,8 +222,11 @@ func TestResetDuringDownload(t *testing.T) {
 	}
 }
 
-// The board resets in the middle of an upload: the upload fails, the old
-// file stays whole, no temporary is left, and the next upload works.
+// The board resets in the middle of an upload: the old file stays whole
+// unless the upload completes, no temporary is left, and the next upload
+// works. The reset is pressed once the board holds part of the upload in
+// its temporary file, however much of it the host takes in first (the
+// spool takes it all at once).
 func TestResetDuringUpload(t *testing.T) {
 	root := t.TempDir()
 	old := []byte("print('old')\n")
@@ -230,20 +235,29 @@ func TestResetDuringUpload(t *testing.T) {
 	c := s.Dial(t)
 
 	data := randomBytes(48<<10, 64)
-	pr, pw := io.Pipe()
-	go func() {
-		_, _ = pw.Write(data[:16<<10])
-		s.Board.Reset()
-		_, _ = pw.Write(data[16<<10:])
-		pw.Close()
-	}()
-	if err := c.Stor("/main.py", pr); err == nil {
-		// A 226 comes once the upload is safe in the spool.
-		s.WaitUploads(t, 60*time.Second)
+	stored := make(chan error, 1)
+	go func() { stored <- c.Stor("/main.py", bytes.NewReader(data)) }()
+	waitTemporary(t, root, stored)
+	held := temporaryBytes(t, root)
+	s.Board.Reset()
+	// Inside the upload: the board held part of it, and the target was
+	// still the old file once the reset was done.
+	if held <= 0 || held >= int64(len(data)) {
+		t.Fatalf("the reset came when the upload's temporary held %d of %d bytes: not inside the upload", held, len(data))
+	}
+	if got := get(t, root, "main.py"); !bytes.Equal(got, old) {
+		t.Fatalf("main.py was replaced by the time the reset was done: the reset came after the upload")
+	}
+	err := <-stored
+	// A 226 comes once the upload is safe in the spool, which writes it
+	// again after a reset; either way the spool is done before the board's
+	// files say anything.
+	s.WaitUploads(t, 60*time.Second)
+	if err == nil {
 		if got := get(t, root, "main.py"); !bytes.Equal(got, data) {
 			t.Fatalf("STOR across a reset reported success; main.py holds %d bytes", len(got))
 		}
-		t.Log("the reset landed between segments; the upload completed")
+		t.Log("the upload completed across the reset")
 	} else {
 		t.Logf("STOR across a reset: %v", err)
 		if got := get(t, root, "main.py"); !bytes.Equal(got, old) {
@@ -258,6 +272,34 @@ func TestResetDuringUpload(t *testing.T) {
 	if got := get(t, root, "main.py"); !bytes.Equal(got, data) {
 		t.Errorf("main.py holds %d bytes, want %d", len(got), len(data))
 	}
+}
+
+// waitTemporary waits until an upload's temporary file in root holds
+// bytes; it fails the test if the upload ends first.
+func waitTemporary(t *testing.T, root string, done <-chan error) {
+	t.Helper()
+	for deadline := time.Now().Add(30 * time.Second); temporaryBytes(t, root) == 0; time.Sleep(10 * time.Millisecond) {
+		select {
+		case err := <-done:
+			t.Fatalf("the upload ended (%v) before its temporary file held a byte", err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("no upload temporary file held a byte within 30 s")
+		}
+	}
+}
+
+// temporaryBytes is the size of the upload temporary file in root, 0 if
+// there is none.
+func temporaryBytes(t *testing.T, root string) int64 {
+	t.Helper()
+	for _, n := range hostNames(t, root, "/") {
+		if fi, err := os.Stat(filepath.Join(root, n)); err == nil && strings.HasSuffix(n, ".ftpbridge") {
+			return fi.Size()
+		}
+	}
+	return 0
 }
 
 // A bit flips on the line in the middle of a download: the frame's CRC-32
