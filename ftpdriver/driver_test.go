@@ -569,9 +569,12 @@ func TestReadOnly(t *testing.T) {
 	}
 }
 
+// TestAuth: with an account set, only its name and password log in, and
+// nothing is served before login. No board takes part.
 func TestAuth(t *testing.T) {
+	t.Parallel()
 	// Three failures from one address would lock it out (logins_test.go).
-	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{User: "me", Password: "s3cret", MaxLoginFails: 10, LoginFailDelay: time.Millisecond}})
+	s := ftptest.StartUnplugged(t, ftptest.Options{Driver: ftpdriver.Options{User: "me", Password: "s3cret", MaxLoginFails: 10, LoginFailDelay: time.Millisecond}})
 	for _, tt := range []struct{ user, pass string }{{"me", "wrong"}, {"anonymous", "s3cret"}, {"anonymous", ""}} {
 		c, err := ftp.Dial(s.Addr, ftp.DialWithTimeout(10*time.Second))
 		if err != nil {
@@ -583,17 +586,22 @@ func TestAuth(t *testing.T) {
 		_ = c.Quit()
 	}
 	c := s.Dial(t)
-	if _, err := c.List("/"); err != nil {
-		t.Errorf("LIST after login: %v", err)
+	if _, err := c.CurrentDir(); err != nil {
+		t.Errorf("PWD after login: %v", err)
 	}
 	r := rawDial(t, s.Addr, "", "")
-	if code, _ := r.cmd("LIST"); code != 530 {
-		t.Errorf("LIST before login = %d, want 530", code)
+	for _, cmd := range []string{"PWD", "LIST"} {
+		if code, _ := r.cmd("%s", cmd); code != 530 {
+			t.Errorf("%s before login = %d, want 530", cmd, code)
+		}
 	}
 }
 
+// TestAnonymous: without an account any name and password log in. No
+// board takes part.
 func TestAnonymous(t *testing.T) {
-	s := ftptest.Start(t, ftptest.Options{})
+	t.Parallel()
+	s := ftptest.StartUnplugged(t, ftptest.Options{})
 	for _, tt := range []struct{ user, pass string }{{"anonymous", ""}, {"me", "anything"}} {
 		c := s.DialAs(t, tt.user, tt.pass)
 		if _, err := c.CurrentDir(); err != nil {

@@ -42,24 +42,36 @@ func selfSigned(t testing.TB) tls.Certificate {
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
+// TestExplicitTLS: FEAT offers AUTH TLS, and a client that checks the
+// server's certificate logs in and moves data over TLS (PROT P). No board
+// takes part: "/" of a server over several boards lists their folders
+// without asking any, and the one folder's board is not plugged in, which
+// a command inside it hears, over TLS too.
 func TestExplicitTLS(t *testing.T) {
+	t.Parallel()
 	cert := selfSigned(t)
-	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{
+	s := ftptest.StartUnpluggedMulti(t, ftptest.Options{Driver: ftpdriver.Options{
 		TLS:  &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 		User: "me", Password: "pw",
-	}})
-	put(t, s.Board.Root, "secret.txt", []byte("over TLS\n"))
+	}}, "b0")
 
 	r := rawDial(t, s.Addr, "", "")
 	if code, msg := r.cmd("FEAT"); code != 211 || !strings.Contains(msg, "AUTH TLS") {
 		t.Errorf("FEAT with TLS = %d:\n%s", code, msg)
 	}
 
-	c := s.Dial(t, ftp.DialWithExplicitTLS(&tls.Config{InsecureSkipVerify: true})) // the test's own certificate
-	if got := retr(t, c, "/secret.txt", 0); string(got) != "over TLS\n" {
-		t.Errorf("RETR over TLS = %q", got)
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		t.Fatal(err)
 	}
-	if err := c.Stor("/up.txt", strings.NewReader("up")); err != nil {
-		t.Errorf("STOR over TLS: %v", err)
+	roots := x509.NewCertPool()
+	roots.AddCert(leaf)
+	c := s.Dial(t, ftp.DialWithExplicitTLS(&tls.Config{RootCAs: roots, ServerName: "127.0.0.1"}))
+	entries, err := c.List("/")
+	if err != nil || len(entries) != 1 || entries[0].Name != "b0" {
+		t.Errorf("LIST / over TLS = %v, %v, want the folder b0", entryNames(entries), err)
+	}
+	if err := c.Stor("/b0/up.txt", strings.NewReader("up")); err == nil || !strings.Contains(err.Error(), "board not connected") {
+		t.Errorf("STOR over TLS to a board not plugged in: %v, want \"board not connected\"", err)
 	}
 }

@@ -1,7 +1,9 @@
 // Package ftptest starts an ftpbridge FTP server over an emulated board for
 // tests, the way net/http/httptest starts HTTP servers: one call gives an
 // address to dial and the host directory that is the board's filesystem,
-// and the test's cleanup stops it all.
+// and the test's cleanup stops it all. Under go test -short, which starts
+// no emulated board, Start and StartMulti skip their test; StartUnplugged
+// and StartUnpluggedMulti, which need no board, run.
 package ftptest
 
 import (
