@@ -145,6 +145,11 @@ func TestMultiUnplugOne(t *testing.T) {
 	if got, err := tryRetr(c0, "/b0/big.bin"); err == nil {
 		t.Fatalf("RETR /b0/big.bin cut after %d of %d bytes reported success", len(got), len(big))
 	}
+	select {
+	case r := <-done:
+		t.Fatalf("RETR /b1/data.bin ended (%d bytes, %v) before board 0 was cut: the cut did not fall inside it", len(r.data), r.err)
+	default:
+	}
 	if _, err := c0.List("/b0"); err == nil || !strings.Contains(err.Error(), "board not connected") {
 		t.Errorf("LIST /b0 while board 0 is away: %v, want \"board not connected\"", err)
 	}
