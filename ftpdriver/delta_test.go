@@ -11,6 +11,7 @@ import (
 // TestRetrFromCopy: with a cache, a second RETR of an unchanged file moves
 // only the board's block sums, and an edited file is still exact.
 func TestRetrFromCopy(t *testing.T) {
+	t.Parallel()
 	cache, err := filecache.Open(t.TempDir(), 1<<20)
 	if err != nil {
 		t.Fatal(err)

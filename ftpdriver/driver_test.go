@@ -96,6 +96,7 @@ func replyCode(err error) int {
 }
 
 func TestBrowse(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	root := s.Board.Root
 	put(t, root, "main.py", []byte("print('hi')\n"))
@@ -259,6 +260,7 @@ func TestBrowse(t *testing.T) {
 }
 
 func TestDownload(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	data := randomBytes(20000, 2)
 	put(t, s.Board.Root, "big.bin", data)
@@ -292,6 +294,7 @@ func TestDownload(t *testing.T) {
 }
 
 func TestUpload(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	root := s.Board.Root
 	c := s.Dial(t)
@@ -372,6 +375,7 @@ func TestUpload(t *testing.T) {
 // TestFailedUploadKeepsOldFile cuts the data connection in the middle of a
 // STOR: the file that was there must stay whole, and the temporary file go.
 func TestFailedUploadKeepsOldFile(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	root := s.Board.Root
 	old := []byte("the old contents\n")
@@ -428,6 +432,7 @@ func TestFailedUploadKeepsOldFile(t *testing.T) {
 }
 
 func TestRenameDeleteDirs(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	root := s.Board.Root
 	c := s.Dial(t)
@@ -500,6 +505,7 @@ func TestRenameDeleteDirs(t *testing.T) {
 }
 
 func TestHashAndSpace(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	data := randomBytes(5000, 5)
 	put(t, s.Board.Root, "h.bin", data)
@@ -538,6 +544,7 @@ func TestHashAndSpace(t *testing.T) {
 }
 
 func TestReadOnly(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{ReadOnly: true}})
 	root := s.Board.Root
 	put(t, root, "a.txt", []byte("A"))
@@ -713,6 +720,7 @@ func TestBusyReply(t *testing.T) {
 // TestShutdown stops the server in the middle of a download: the client's
 // transfer ends with an error, and Stop returns.
 func TestShutdown(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{Baud: 115200}})
 	put(t, s.Board.Root, "big.bin", randomBytes(60000, 8))
 	c := s.Dial(t)
@@ -746,8 +754,10 @@ func TestShutdown(t *testing.T) {
 // TestEveryProfile runs a browse, a download and an upload on each kind of
 // emulated board.
 func TestEveryProfile(t *testing.T) {
+	t.Parallel()
 	for _, profile := range boardtest.Profiles {
 		t.Run(string(profile), func(t *testing.T) {
+			t.Parallel()
 			s := ftptest.Start(t, ftptest.Options{Profile: profile, Board: boardtest.Options{Baud: 115200}})
 			dir := "/"
 			if profile == boardtest.Pyboard {

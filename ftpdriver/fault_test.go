@@ -93,6 +93,7 @@ func noTemporaries(t *testing.T, root, dir string) {
 // gets "board not connected"; once it is plugged back in the bridge takes
 // it back by itself and the same download is exact.
 func TestUnplugDuringDownload(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	want := randomBytes(64<<10, 61)
 	put(t, root, "big.bin", want)
@@ -124,6 +125,7 @@ func TestUnplugDuringDownload(t *testing.T) {
 // client gets an error, the old file stays whole, and the temporary file the
 // upload left is removed when the board comes back.
 func TestUnplugDuringUpload(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	old := []byte("print('old')\n")
 	put(t, root, "main.py", old)
@@ -154,6 +156,7 @@ func TestUnplugDuringUpload(t *testing.T) {
 // The line is cut while a listing is on the wire: LIST fails, and the
 // next one, once the board is back, is whole.
 func TestUnplugDuringList(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	var names []string
 	for i := range 300 {
@@ -187,6 +190,7 @@ func TestUnplugDuringList(t *testing.T) {
 // The board resets (its reset button) in the middle of a download: the
 // segment it was sending is read again, and the file arrives exact.
 func TestResetDuringDownload(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	want := randomBytes(48<<10, 63)
 	put(t, root, "big.bin", want)
@@ -228,6 +232,7 @@ func TestResetDuringDownload(t *testing.T) {
 // its temporary file, however much of it the host takes in first (the
 // spool takes it all at once).
 func TestResetDuringUpload(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	old := []byte("print('old')\n")
 	put(t, root, "main.py", old)
@@ -305,6 +310,7 @@ func temporaryBytes(t *testing.T, root string) int64 {
 // A bit flips on the line in the middle of a download: the frame's CRC-32
 // catches it, the segment is read again, and the file arrives exact.
 func TestFlippedBitDuringDownload(t *testing.T) {
+	t.Parallel()
 	root := t.TempDir()
 	want := randomBytes(32<<10, 65)
 	put(t, root, "big.bin", want)

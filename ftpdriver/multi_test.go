@@ -26,6 +26,7 @@ func entryNames(entries []*ftp.Entry) []string {
 // Two boards behind one server: each is a folder of "/", files land on the
 // board their path names, and nothing moves from one board to the other.
 func TestMultiBoards(t *testing.T) {
+	t.Parallel()
 	s := ftptest.StartMulti(t, ftptest.Options{}, boardtest.Options{}, boardtest.Options{})
 	root0, root1 := s.Boards[0].Root, s.Boards[1].Root
 	want := randomBytes(5000, 71)
@@ -120,6 +121,7 @@ func TestMultiBoards(t *testing.T) {
 // is exact, the unplugged board's folder says so until the board is back,
 // and then it serves again.
 func TestMultiUnplugOne(t *testing.T) {
+	t.Parallel()
 	root0, root1 := t.TempDir(), t.TempDir()
 	big := randomBytes(64<<10, 72)
 	put(t, root0, "big.bin", big)
