@@ -72,6 +72,7 @@ func random(n int) []byte {
 }
 
 func TestFilesRoundTrip(t *testing.T) {
+	t.Parallel()
 	for _, p := range vmProfiles {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
@@ -135,6 +136,7 @@ func TestFilesRoundTrip(t *testing.T) {
 }
 
 func TestDirectoriesAndRenames(t *testing.T) {
+	t.Parallel()
 	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
 	ctx := ctxFor(t, time.Minute)
 	if err := f.Mkdir(ctx, dir); err != nil {
@@ -195,6 +197,7 @@ func TestDirectoriesAndRenames(t *testing.T) {
 // TestHostileNames stores files whose names hold everything a name can,
 // and proves with a canary that no name ran as code.
 func TestHostileNames(t *testing.T) {
+	t.Parallel()
 	names := map[string]string{
 		"quotes":         `it's "quoted"`,
 		"triple quotes":  `a'''b"""c`,
@@ -262,6 +265,7 @@ func hostileNames(t *testing.T, p boardtest.Profile, names map[string]string) {
 // TestFailedUploadsLeaveTheOldFile: an upload the board cannot store, or
 // whose source fails half-way, changes nothing and leaves no temporary file.
 func TestFailedUploadsLeaveTheOldFile(t *testing.T) {
+	t.Parallel()
 	f, b, dir := start(t, boardtest.ESP8266, boardtest.Options{Baud: 115200})
 	ctx := ctxFor(t, time.Minute)
 	if err := f.Mkdir(ctx, dir); err != nil {
@@ -288,6 +292,7 @@ func TestFailedUploadsLeaveTheOldFile(t *testing.T) {
 }
 
 func TestListIsOneExec(t *testing.T) {
+	t.Parallel()
 	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
 	ctx := ctxFor(t, time.Minute)
 	if err := f.Mkdir(ctx, dir); err != nil {
@@ -398,6 +403,7 @@ func FuzzPyStrOnBoard(f *testing.F) {
 }
 
 func TestPyboardMounts(t *testing.T) {
+	t.Parallel()
 	f, b, _ := start(t, boardtest.Pyboard, boardtest.Options{})
 	ctx := ctxFor(t, time.Minute)
 	data := random(3000)
@@ -425,6 +431,7 @@ func TestPyboardMounts(t *testing.T) {
 // TestMicrobitFlatFiles runs the operations the micro:bit's flat
 // filesystem has, on its real firmware.
 func TestMicrobitFlatFiles(t *testing.T) {
+	t.Parallel()
 	f, _, _ := start(t, boardtest.Microbit, boardtest.Options{Baud: 115200})
 	ctx := ctxFor(t, 3*time.Minute)
 	for _, size := range []int{0, 1, 500} {
@@ -491,6 +498,7 @@ func TestMicrobitFlatFiles(t *testing.T) {
 }
 
 func TestListHidesUploadsInFlight(t *testing.T) {
+	t.Parallel()
 	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
 	ctx := ctxFor(t, time.Minute)
 	if err := f.Mkdir(ctx, dir); err != nil {
@@ -523,6 +531,7 @@ func TestListHidesUploadsInFlight(t *testing.T) {
 // caught by the frame's CRC-32 and the segment read again; the file that
 // arrives is the file on the board.
 func TestFlippedBitIsCaught(t *testing.T) {
+	t.Parallel()
 	for _, at := range []int64{30000, 30001, 45000} {
 		f, b, dir := start(t, boardtest.ESP32, boardtest.Options{FlipAt: at})
 		ctx := ctxFor(t, time.Minute)
@@ -555,6 +564,7 @@ func TestFlippedBitIsCaught(t *testing.T) {
 // TestFlippedBitOnMicrobit: the micro:bit's frames carry the sum of their
 // bytes, which one flipped bit always changes.
 func TestFlippedBitOnMicrobit(t *testing.T) {
+	t.Parallel()
 	f, b, _ := start(t, boardtest.Microbit, boardtest.Options{Baud: 115200})
 	ctx := ctxFor(t, time.Minute)
 	data := random(3000)
@@ -603,6 +613,7 @@ func TestFlippedBitOnMicrobit(t *testing.T) {
 // board and enters raw mode again) the board still holds the helpers, and
 // only the check that it does crosses the line again, on every profile.
 func TestHelpersStay(t *testing.T) {
+	t.Parallel()
 	for _, p := range boardtest.Profiles {
 		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
@@ -647,6 +658,7 @@ func TestHelpersStay(t *testing.T) {
 // TestHelpersComeBack: a board reset wipes the helpers; the next operation
 // finds them again.
 func TestHelpersComeBack(t *testing.T) {
+	t.Parallel()
 	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
 	ctx := ctxFor(t, time.Minute)
 	if err := f.Mkdir(ctx, dir); err != nil {

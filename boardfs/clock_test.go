@@ -14,6 +14,7 @@ import (
 // (UTC) and files written after carry the true time. A Pyboard, whose
 // clock keeps time, is left alone.
 func TestSetClock(t *testing.T) {
+	t.Parallel()
 	ctx := ctxFor(t, time.Minute)
 	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
 	port, err := b.Open()

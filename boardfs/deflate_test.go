@@ -24,6 +24,7 @@ func script(n int) []byte {
 // line in fewer bytes than it has, both ways, and arrives exact; a bit
 // flipped in a deflated segment is caught and the segment read again.
 func TestDeflatedTransfers(t *testing.T) {
+	t.Parallel()
 	const size = 48 * 1024
 	data := script(size)
 	// Connecting moves under 1 KB from the board; the first download's

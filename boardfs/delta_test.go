@@ -49,6 +49,7 @@ func (c *memCache) tamper(f func([]byte) []byte) {
 // alone; one changed KB costs about a KB; a copy that no longer matches
 // the board (changed, shortened, longer, tampered with) is never served.
 func TestCachedDownloads(t *testing.T) {
+	t.Parallel()
 	cache := &memCache{m: map[string][]byte{}}
 	f, b, dir := startWith(t, boardtest.ESP32, boardtest.Options{}, boardfs.Options{Cache: cache})
 	ctx := ctxFor(t, time.Minute)
@@ -114,6 +115,7 @@ func TestCachedDownloads(t *testing.T) {
 // only the segments that differ; the board copies the rest from the old
 // file, and the result is checked whole.
 func TestUploadKnownBlocks(t *testing.T) {
+	t.Parallel()
 	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
 	ctx := ctxFor(t, time.Minute)
 	if err := f.Mkdir(ctx, dir); err != nil {
