@@ -270,12 +270,16 @@ func stopServing(t *testing.T, cancel context.CancelFunc, done <-chan error) {
 // at the same path or, with the same USB serial number, at another: the
 // download fails, and ftpbridge takes the board back without a restart.
 func TestServeReplug(t *testing.T) {
+	t.Parallel()
 	for _, moved := range []bool{false, true} {
 		name := "same path"
 		if moved {
 			name = "new path, same serial number"
 		}
-		t.Run(name, func(t *testing.T) { testServeReplug(t, moved) })
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			testServeReplug(t, moved)
+		})
 	}
 }
 
@@ -360,6 +364,7 @@ func testServeReplug(t *testing.T, moved bool) {
 // and stops it as Ctrl-C does. It logs at debug level, where the password
 // must still not appear.
 func TestServeBoard(t *testing.T) {
+	t.Parallel()
 	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
 	const password = "pw-Zq8v1"
 	var logs lockedBuffer
@@ -400,6 +405,7 @@ func TestServeBoard(t *testing.T) {
 // looks like one: both boards are folders of "/", named after their ports;
 // one unplugged leaves "/" after a while and comes back when replugged.
 func TestServeAll(t *testing.T) {
+	t.Parallel()
 	big := make([]byte, 64<<10)
 	rand.Read(big) // what does not compress: the line is cut after 30 KB of it
 	b0 := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
