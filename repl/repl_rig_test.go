@@ -388,7 +388,12 @@ func TestRecoversFromAbandonedInput(t *testing.T) {
 			if err != nil || trim(out) != "42" {
 				t.Fatalf("Exec after an abandoned read: %q, %v", out, err)
 			}
-			t.Logf("got in after %v", time.Since(start).Round(time.Millisecond))
+			// A board that was not stuck reading answers a few hundred
+			// bytes; this one needed at least the 3096 it still waited for.
+			if sent := second.Stats().Sent; sent < 3096 {
+				t.Errorf("the second conn got in after sending %d bytes: the board was not stuck reading", sent)
+			}
+			t.Logf("got in after %v, %d bytes", time.Since(start).Round(time.Millisecond), second.Stats().Sent)
 		})
 	}
 }
