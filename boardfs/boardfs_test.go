@@ -666,10 +666,15 @@ func TestHelpersComeBack(t *testing.T) {
 	}
 	b.Reset()
 	time.Sleep(500 * time.Millisecond) // the board boots
+	before := f.Stats().Sent
 	if _, err := f.List(ctx, dir); err != nil && !errors.Is(err, boardfs.ErrBoardReset) {
 		t.Fatalf("List right after a reset: %v", err)
 	}
 	if entries, err := f.List(ctx, dir); err != nil || len(entries) != 0 {
 		t.Errorf("List after a reset = %+v, %v, want an empty directory", entries, err)
+	}
+	// The helpers are KBs; a listing with them in place a few hundred bytes.
+	if sent := f.Stats().Sent - before; sent < 2000 {
+		t.Errorf("the listings after a reset sent %d bytes: the helpers did not go again, so the reset missed", sent)
 	}
 }
