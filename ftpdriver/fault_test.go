@@ -159,15 +159,17 @@ func TestUnplugDuringList(t *testing.T) {
 	t.Parallel()
 	root := t.TempDir()
 	var names []string
-	for i := range 300 {
+	for i := range 600 {
 		n := strings.Repeat("x", 40) + string(rune('a'+i%26)) + "-" + string(rune('a'+i/26))
 		put(t, root, n, nil)
 		names = append(names, n)
 	}
 	slices.Sort(names)
-	// Startup moves a few KB; the listing of 300 long names about 30 KB.
+	// Startup moves a few KB, over 12 KB when the board boots slowly and
+	// repl's first try to enter raw mode meets silence and sends its 8 KB
+	// of Ctrl-C; the listing of 600 long names about 61 KB.
 	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{
-		Root: root, CutAfter: 12_000, ReplugAfter: 2 * time.Second,
+		Root: root, CutAfter: 30_000, ReplugAfter: 2 * time.Second,
 	}, Driver: ftpdriver.Options{CacheTTL: -1}})
 	c := s.Dial(t)
 	if got, err := c.NameList("/"); err == nil {
