@@ -10,6 +10,7 @@ import (
 // A board's OSError reaches the client in words, never as "OSError: 20"
 // (what littlefs and the emulated ESP32 raise for a path through a file).
 func TestBoardErrorsInWords(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	put(t, s.Board.Root, "file.txt", []byte("a file\n"))
 	c := rawDial(t, s.Addr, "anonymous", "x")

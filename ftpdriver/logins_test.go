@@ -49,6 +49,7 @@ func login(t *testing.T, addr, from, user, pass string) (int, string, time.Durat
 // even with the right password, while the owner at 127.0.0.1 logs in at
 // once. The log gets a line or two per address, not one per try.
 func TestFailedLoginsCostTimePerAddressVsftpdStyle(t *testing.T) {
+	t.Parallel()
 	log, logs := capture(t)
 	// The defaults: a second per failure, 3 failures, a minute out.
 	const delay = time.Second
@@ -97,6 +98,7 @@ func TestFailedLoginsCostTimePerAddressVsftpdStyle(t *testing.T) {
 // delay, so six parallel guesses take at least three delays (the three
 // before the lockout), and the other three are refused.
 func TestParallelGuessesWaitTheirTurn(t *testing.T) {
+	t.Parallel()
 	const delay = time.Second // the default, with 3 failures before a lockout
 	s := ftptest.StartUnplugged(t, ftptest.Options{Driver: ftpdriver.Options{User: "me", Password: "right"}})
 	clients := make([]*rawClient, 6)

@@ -17,6 +17,7 @@ import (
 // not allowed"); and asking for something there that is not a mount is
 // "no such file", not "file name not allowed" (the board's ENODEV).
 func TestPyboardTopLevelHoldsOnlyMounts(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{Profile: boardtest.Pyboard})
 	put(t, s.Board.Root, "flash/main.py", []byte("print(1)\n"))
 	c := rawDial(t, s.Addr, "anonymous", "x")

@@ -20,6 +20,7 @@ import (
 // the argument (501, as vsftpd answers "REST -5"), not a 350 that makes
 // the transfer fail later with "file name not allowed".
 func TestRestNeedsAnOffset(t *testing.T) {
+	t.Parallel()
 	s := ftptest.StartUnplugged(t, ftptest.Options{})
 	c := rawDial(t, s.Addr, "anonymous", "x")
 	for _, arg := range []string{"-5", "abc", "", "1.5"} {
@@ -36,6 +37,7 @@ func TestRestNeedsAnOffset(t *testing.T) {
 // others; HASH and XSHA256 take a path relative to the working directory,
 // as MDTM does.
 func TestHashAsAdvertised(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	content := []byte("hash me\n")
 	put(t, s.Board.Root, "sub/a.txt", content)
@@ -78,6 +80,7 @@ func TestHashAsAdvertised(t *testing.T) {
 // STAT of a folder lists its entries over the control connection, with
 // no stray "%s" from the library's format string.
 func TestStatOfAFolder(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	put(t, s.Board.Root, "sub/a.txt", []byte("a\n"))
 	c := rawDial(t, s.Addr, "anonymous", "x")
@@ -91,6 +94,7 @@ func TestStatOfAFolder(t *testing.T) {
 // preceding rename from"). The library kept the RNFR after a failed RNTO,
 // so the next RNTO, meant for something else, renamed the old file.
 func TestRnfrForgottenAfterFailedRnto(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	put(t, s.Board.Root, "a.txt", []byte("a\n"))
 	c := rawDial(t, s.Addr, "anonymous", "x")
@@ -138,6 +142,7 @@ func nlst(t *testing.T, c *rawClient, arg string) []string {
 // element of the path may be a wildcard pattern. The library took both
 // for file names ("LIST -R": 450 "file name not allowed").
 func TestListOptionsAndWildcardsVsftpdStyle(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	for _, n := range []string{"a.py", "b.py", "c.txt", "sub/d.py", "sub/e.txt"} {
 		put(t, s.Board.Root, n, []byte(n))
@@ -186,6 +191,7 @@ func TestListOptionsAndWildcardsVsftpdStyle(t *testing.T) {
 // and carries on in plain FTP. The library answered 550 "Cannot get a TLS
 // config". Another mechanism is 504.
 func TestAuthTLSWithoutCertificate(t *testing.T) {
+	t.Parallel()
 	s := ftptest.StartUnplugged(t, ftptest.Options{})
 	c := rawDial(t, s.Addr, "", "")
 	if code, msg := c.cmd("AUTH TLS"); code != 431 || !strings.Contains(msg, "certificate") {
@@ -205,6 +211,7 @@ func TestAuthTLSWithoutCertificate(t *testing.T) {
 // replies are the same as in plain FTP. A command sent right after AUTH
 // TLS, before the handshake, is dropped, never run.
 func TestTLSSessionGetsTheSameReplies(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{
 		TLS: &tls.Config{Certificates: []tls.Certificate{selfSigned(t)}, MinVersion: tls.VersionTLS12},
 	}})

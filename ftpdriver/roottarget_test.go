@@ -30,6 +30,7 @@ func stor(c *rawClient, name string, data []byte) (int, string) {
 // 550. STOR /.. used to make the board copy a temporary file over and over
 // until the deadline (806 hidden files in 60 s), RNTO / the same.
 func TestChangesToRootRefusedAtOnce(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{OpTimeout: 5 * time.Second, LongOpTimeout: 5 * time.Second}})
 	put(t, s.Board.Root, "victim.txt", []byte("keep me\n"))
 	c := rawDial(t, s.Addr, "anonymous", "x")

@@ -43,6 +43,7 @@ func endsWithin(t *testing.T, conn net.Conn, limit time.Duration, send func(i in
 // NOOPs before login are answered until the login time limit, then the
 // connection is closed with a 421 (ProFTPD's TimeoutLogin does the same).
 func TestNoopsBeforeLoginKeepNoPlace(t *testing.T) {
+	t.Parallel()
 	s := ftptest.StartUnplugged(t, ftptest.Options{Driver: ftpdriver.Options{
 		User: "me", Password: "pw", LoginTimeout: 2 * time.Second, MaxSessions: 1,
 	}})
@@ -71,6 +72,7 @@ func TestNoopsBeforeLoginKeepNoPlace(t *testing.T) {
 // limit: ftpserverlib's ReadLine hands over half a line when its deadline
 // passes and starts a fresh one, so the slow line lived for ever.
 func TestHalfSentLineEndsAtIdleLimit(t *testing.T) {
+	t.Parallel()
 	s := ftptest.StartUnplugged(t, ftptest.Options{Driver: ftpdriver.Options{IdleTimeout: 2 * time.Second}})
 	c := rawDial(t, s.Addr, "anonymous", "x")
 	line := "NOOP" + strings.Repeat(" ", 200)
