@@ -52,6 +52,7 @@ func withIdleTimeout(limit time.Duration) ftp.DialOption {
 // get success, and what it reads back at once (RETR, SIZE, LIST) must be
 // the new file; the board ends with it.
 func TestUploadOutlastsClientTimeout(t *testing.T) {
+	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{Baud: 115200}})
 	root := s.Board.Root
 	put(t, root, "big.bin", []byte("the old file\n"))
@@ -186,6 +187,7 @@ func waitSettled(t *testing.T, spoolDir string, within time.Duration) {
 // ends with the target holding the new bytes and nothing at the names the
 // renames took, stale files included.
 func TestRenameFoldsIntoPendingUpload(t *testing.T) {
+	t.Parallel()
 	s, logs := pendingServer(t, ftpdriver.Options{})
 	root := s.Board.Root
 	c := s.Dial(t)
@@ -253,6 +255,7 @@ func TestRenameFoldsIntoPendingUpload(t *testing.T) {
 // the client hears at once, and the board ends without the file (its old
 // version included) and without the names a folded rename took.
 func TestDeletePendingUpload(t *testing.T) {
+	t.Parallel()
 	s, logs := pendingServer(t, ftpdriver.Options{})
 	root := s.Board.Root
 	c := s.Dial(t)
@@ -295,7 +298,9 @@ func TestDeletePendingUpload(t *testing.T) {
 // board ends with the second; one that would wait past its bound is told
 // why, in words.
 func TestUploadAfterPendingUpload(t *testing.T) {
+	t.Parallel()
 	t.Run("in order", func(t *testing.T) {
+		t.Parallel()
 		s, _ := pendingServer(t, ftpdriver.Options{})
 		c := s.Dial(t)
 		if err := c.Stor("/o.bin", bytes.NewReader(randomBytes(24<<10, 96))); err != nil {
@@ -311,6 +316,7 @@ func TestUploadAfterPendingUpload(t *testing.T) {
 		}
 	})
 	t.Run("into no directory, queued", func(t *testing.T) {
+		t.Parallel()
 		// The second upload waits for the board behind the first: what
 		// the bridge can see is refused before its 226.
 		s, _ := pendingServer(t, ftpdriver.Options{})
@@ -330,6 +336,7 @@ func TestUploadAfterPendingUpload(t *testing.T) {
 		s.WaitUploads(t, time.Minute)
 	})
 	t.Run("busy past the bound", func(t *testing.T) {
+		t.Parallel()
 		// Operations wait half of OpTimeout for a pending upload.
 		s, _ := pendingServer(t, ftpdriver.Options{OpTimeout: 2 * time.Second})
 		c := s.Dial(t)
@@ -354,6 +361,7 @@ func TestUploadAfterPendingUpload(t *testing.T) {
 // program on the board makes a directory where the file was to land, so
 // the board refuses the final rename.
 func TestPendingUploadFails(t *testing.T) {
+	t.Parallel()
 	s, logs := pendingServer(t, ftpdriver.Options{})
 	root := s.Board.Root
 	c := s.Dial(t)
@@ -396,6 +404,7 @@ func TestPendingUploadFails(t *testing.T) {
 // after its client heard success, and plugged back 2 s later: the write
 // starts again once the board is back, and the file lands whole.
 func TestPendingUploadAcrossUnplug(t *testing.T) {
+	t.Parallel()
 	log, logs := capture(t)
 	// Starting takes a few KB; 64 KB of random bytes take the line about
 	// 6 s, so the cut comes in the middle of the write.
@@ -420,7 +429,9 @@ func TestPendingUploadAcrossUnplug(t *testing.T) {
 // twice, it leaves them in the spool, and the next start for the same
 // board writes them.
 func TestStopWithPendingUploads(t *testing.T) {
+	t.Parallel()
 	t.Run("waits", func(t *testing.T) {
+		t.Parallel()
 		s, logs := pendingServer(t, ftpdriver.Options{})
 		c := s.Dial(t)
 		data := randomBytes(32<<10, 101)
@@ -438,6 +449,7 @@ func TestStopWithPendingUploads(t *testing.T) {
 		}
 	})
 	t.Run("twice, then the next start", func(t *testing.T) {
+		t.Parallel()
 		root, dir := t.TempDir(), t.TempDir()
 		log, logs := capture(t)
 		opts := ftptest.Options{
@@ -476,6 +488,7 @@ func TestStopWithPendingUploads(t *testing.T) {
 // An append still being written answers for the whole file: the board's
 // bytes it adds to, then its own, whatever the restart point.
 func TestPendingAppend(t *testing.T) {
+	t.Parallel()
 	s, _ := pendingServer(t, ftpdriver.Options{})
 	root := s.Board.Root
 	c := s.Dial(t)
