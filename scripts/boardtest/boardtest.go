@@ -27,16 +27,39 @@ const (
 // Profiles lists every profile, for tests that run on each.
 var Profiles = rig.Profiles
 
-// Options shape the board's line. The zero value is an idle board on an
-// unthrottled line with a fresh root directory.
+// Options shape the board and its line. The zero value is an idle board on
+// an unthrottled, lossless line with a fresh root directory, answering at
+// the host's speed; the timed settings (Latency, USBCDC, Flash, CPU, Heap)
+// make it keep a real board's time and memory, at a real board's pace.
 type Options struct {
-	Baud        int           // line rate, 8N1; 0: unthrottled
+	Baud        int           // line rate, 8N1; 0: unthrottled and lossless
 	Root        string        // host directory that is the board's filesystem; empty: t.TempDir()
 	Running     bool          // a program is printing when the test starts
 	CutAfter    int64         // cut the line after this many bytes, both ways counted
 	ReplugAfter time.Duration // bring a cut line back after this long
 	ReplugAt    string        // where it comes back; empty: at Device
 	FlipAt      int64         // invert a bit of the N-th byte (from 1) the board sends
+
+	// Latency puts a USB-serial adapter with this latency timer on the
+	// line (rig.Config.Latency): 16 ms for FTDI's default, 2 ms for CP210x.
+	Latency time.Duration
+	// USBCDC makes the line native USB: 64-byte packets each 1 ms frame,
+	// flow-controlled (rig.Config.USBCDC). Not with Baud or Latency.
+	USBCDC bool
+	// StallAfter and StallFor make the board go silent for StallFor once
+	// it has sent StallAfter bytes (rig.Config.StallAfter); Board.Stall
+	// does it at once.
+	StallAfter int64
+	StallFor   time.Duration
+	// Heap gives a VM board a real board's heap: this many bytes free
+	// after boot, and MemoryError beyond (rig.RealHeap(profile) is the
+	// board's figure). 0: the VM's own heap, about 128 MB.
+	Heap int
+	// Flash makes filesystem writes take a SPI flash's program and erase
+	// times (rig.Config.Flash).
+	Flash bool
+	// CPU makes the board's Python take its chip's time (rig.Config.CPU).
+	CPU bool
 }
 
 // Board is an emulated board started for a test.
@@ -71,6 +94,13 @@ func Start(tb testing.TB, profile Profile, opts Options) *Board {
 		ReplugAfter: opts.ReplugAfter,
 		ReplugAt:    opts.ReplugAt,
 		FlipAt:      opts.FlipAt,
+		Latency:     opts.Latency,
+		USBCDC:      opts.USBCDC,
+		StallAfter:  opts.StallAfter,
+		StallFor:    opts.StallFor,
+		Heap:        opts.Heap,
+		Flash:       opts.Flash,
+		CPU:         opts.CPU,
 		Logger:      logger,
 	})
 	if err != nil {
@@ -111,6 +141,10 @@ func (b *Board) DropIn(n int64) { b.board.DropIn(n) }
 // FlipOut inverts the lowest bit of the n-th byte (from 1) the board sends
 // from now on.
 func (b *Board) FlipOut(n int64) { b.board.FlipOut(n) }
+
+// Stall makes the board go silent now for d with its line open, as a hung
+// firmware or a stalled adapter does; bytes sent meanwhile arrive after it.
+func (b *Board) Stall(d time.Duration) { b.board.Stall(d) }
 
 // Log returns what the firmware and the rig have logged so far.
 func (b *Board) Log() []string { return b.board.Log() }

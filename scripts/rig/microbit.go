@@ -179,15 +179,20 @@ func (c *qemuChip) reset() error {
 	return c.monitor("system_reset")
 }
 
-func (c *qemuChip) receive(b []byte) {
+func (c *qemuChip) receive(b []byte) bool {
 	c.mu.Lock()
 	on, w := c.on, c.stdin
 	c.mu.Unlock()
 	if !on || w == nil {
-		return
+		return false
 	}
-	_, _ = w.Write(b)
+	_, err := w.Write(b)
+	return err == nil
 }
+
+// waitRoom: qemu's UART model takes what it gets; its firmware's own ring
+// drops what does not fit.
+func (c *qemuChip) waitRoom(int) bool { return true }
 
 func (c *qemuChip) dropped() int64 { return 0 }
 

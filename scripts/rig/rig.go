@@ -4,9 +4,13 @@
 // The board is either the MicroPython 1.27 VM compiled to WebAssembly, run by
 // Node with a firmware front end (scripts/vmboard), or the real micro:bit
 // firmware under qemu. Between the board and the pty sits the line: a rate
-// limit (the baud rate), the board's receive buffer, and injected faults (a
-// cut cable, a flipped bit, a reset). Tests start boards through
-// scripts/boardtest; people through scripts/boardsim.
+// limit (the baud rate), a USB-serial adapter's latency timer or a native
+// USB endpoint's packets and flow control, the board's receive buffer, and
+// injected faults (a cut cable, a flipped bit, a reset, a stall). The VM
+// boards can also keep a real board's time and memory: flash writes and
+// erases that take time, Python that runs at the chip's speed, and a heap
+// of the board's size. Tests start boards through scripts/boardtest; people
+// through scripts/boardsim.
 package rig
 
 import (
@@ -26,18 +30,14 @@ type Profile string
 
 // The boards the rig can emulate.
 const (
-	ESP32    Profile = "esp32"    // VM, raw-paste, unbounded receive buffer
-	ESP8266  Profile = "esp8266"  // VM, no raw-paste, 256-byte receive buffer
-	Pyboard  Profile = "pyboard"  // VM, raw-paste, /flash and /sd mounts
+	ESP32    Profile = "esp32"    // VM, raw-paste, 260-byte receive ring
+	ESP8266  Profile = "esp8266"  // VM, no raw-paste, 256-byte receive ring
+	Pyboard  Profile = "pyboard"  // VM, raw-paste, /flash and /sd mounts, 260-byte UART ring
 	Microbit Profile = "microbit" // real firmware 1.9.2 under qemu
 )
 
 // Profiles lists every profile, in the order people meet them.
 var Profiles = []Profile{ESP32, ESP8266, Pyboard, Microbit}
-
-// esp8266RxBuffer is the ESP8266 port's UART receive ring (ports/esp8266,
-// UART0 rx buffer); bytes beyond it are lost while the firmware is busy.
-const esp8266RxBuffer = 256
 
 // Config says which board to emulate and how its line behaves.
 type Config struct {
@@ -48,9 +48,42 @@ type Config struct {
 	// Link is the stable device path (a symlink to the current pty). Empty: a
 	// path in a fresh temporary directory.
 	Link string
-	// Baud limits the line to Baud/10 bytes a second each way (8N1); 0 is
-	// unthrottled, as native USB is.
+	// Baud limits the line to Baud/10 bytes a second each way (8N1), and
+	// bytes beyond the board's receive ring are lost while it is busy, as on
+	// a UART. 0 is unthrottled and lossless: the host's writes wait while
+	// the board's buffer is full.
 	Baud int
+	// Latency, if positive, puts a USB-serial adapter on the line: bytes
+	// from the board wait up to Latency for its latency timer (FTDI: 16 ms
+	// by default; CP210x, CH340 and FTDI under Linux about 1-2 ms), in
+	// 62-byte packets; bytes to the board leave in the next 1 ms USB frame.
+	Latency time.Duration
+	// USBCDC makes the line a native USB one (Pyboard D, ESP32-S2/S3): no
+	// baud rate, 64-byte packets each 1 ms frame each way, and a full
+	// device buffer NAKs, so the host waits and nothing is lost. Not with
+	// Baud or Latency; the ESP8266 and the micro:bit have no native USB.
+	USBCDC bool
+	// StallAfter, if positive, makes the board go silent once this many
+	// bytes have come from it: nothing crosses the line either way for
+	// StallFor, and then it goes on as it was (a hung firmware or a stalled
+	// adapter, the port staying open). Bytes the host sends meanwhile wait
+	// and arrive afterwards, in order.
+	StallAfter int64
+	StallFor   time.Duration
+	// Heap, if positive, gives a VM board a heap of a real board's size:
+	// gc.mem_free() says Heap after boot and allocations beyond fail with
+	// MemoryError (RealHeap has each profile's figure). 0 leaves the VM's
+	// own heap, which grows on demand to about 128 MB.
+	Heap int
+	// Flash makes a VM board's filesystem writes take a SPI NOR flash's
+	// time: each byte a page program's share, each 4 KB block written an
+	// erase, each metadata change a page program; the board reads nothing
+	// from the line meanwhile.
+	Flash bool
+	// CPU makes a VM board's Python take its chip's time: each exec a
+	// compile time per byte of code, each file read or write a helper loop
+	// turn, and the ESP32's REPL sees input only on its 10 ms FreeRTOS tick.
+	CPU bool
 	// Running starts the board busy in a program that prints every 100 ms.
 	Running bool
 	// CutAfter, if positive, cuts the line once this many bytes have crossed
@@ -77,8 +110,14 @@ type chip interface {
 	powerOn() error
 	powerOff() // the line was cut: the board loses power, its files stay
 	reset() error
-	receive(p []byte) // bytes that crossed the line towards the board
-	dropped() int64   // bytes the receive buffer had no room for
+	// receive takes bytes that crossed the line towards the board; on a
+	// lossless line it waits for room, and returns false if the board went
+	// away meanwhile.
+	receive(p []byte) bool
+	// waitRoom waits until the board can take n bytes (a USB endpoint
+	// accepts a packet only then); false if the board went away.
+	waitRoom(n int) bool
+	dropped() int64 // bytes the receive buffer had no room for
 	close()
 }
 
@@ -100,17 +139,19 @@ type Board struct {
 	stop    chan struct{}
 	wg      sync.WaitGroup
 
-	mu       sync.Mutex
-	at       string   // where the device is now (Device, or ReplugAt after a replug)
-	master   *os.File // nil while unplugged
-	slave    *os.File // held open so the pty lives while no client has it open
-	crossed  int64
-	sent     int64 // board-to-host bytes, for FlipAt
-	received int64 // host-to-board bytes, for DropIn
-	dropAt   int64 // the received count at which one byte is lost; 0: none
-	cut      bool
-	logLines []string
-	closed   bool
+	mu         sync.Mutex
+	at         string   // where the device is now (Device, or ReplugAt after a replug)
+	master     *os.File // nil while unplugged
+	slave      *os.File // held open so the pty lives while no client has it open
+	crossed    int64
+	sent       int64 // board-to-host bytes delivered, for FlipAt and StallAfter
+	received   int64 // host-to-board bytes, for DropIn
+	dropAt     int64 // the received count at which one byte is lost; 0: none
+	stallAt    int64 // the sent count at which the board goes silent; 0: none
+	stallUntil time.Time
+	cut        bool
+	logLines   []string
+	closed     bool
 }
 
 // Start powers up a board as cfg says and plugs it in.
@@ -126,7 +167,12 @@ func Start(cfg Config) (*Board, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rig: %w", err)
 	}
-	b := &Board{cfg: cfg, log: log, tmpDir: tmp, tx: make(chan []byte, 64), stop: make(chan struct{})}
+	if err := cfg.check(); err != nil {
+		os.RemoveAll(tmp)
+		return nil, err
+	}
+	b := &Board{cfg: cfg, log: log, tmpDir: tmp, tx: make(chan []byte, 64), stop: make(chan struct{}),
+		stallAt: cfg.StallAfter}
 	b.Device = cfg.Link
 	if b.Device == "" {
 		b.Device = filepath.Join(tmp, "tty"+string(cfg.Profile))
@@ -144,18 +190,44 @@ func Start(cfg Config) (*Board, error) {
 	return b, nil
 }
 
+// check refuses settings that contradict each other or the board, in words.
+func (cfg Config) check() error {
+	switch cfg.Profile {
+	case ESP32, ESP8266, Pyboard, Microbit:
+	default:
+		return fmt.Errorf("rig: unknown profile %q (want esp32, esp8266, pyboard or microbit)", cfg.Profile)
+	}
+	if cfg.Baud < 0 || cfg.Latency < 0 || cfg.Heap < 0 || cfg.StallAfter < 0 || cfg.StallFor < 0 {
+		return errors.New("rig: baud, latency, heap and stall settings cannot be negative")
+	}
+	if cfg.USBCDC {
+		if cfg.Baud > 0 {
+			return errors.New("rig: a native USB line has no baud rate: give --usb-cdc or --baud, not both")
+		}
+		if cfg.Latency > 0 {
+			return errors.New("rig: a native USB line has no adapter and no latency timer: give --usb-cdc or --latency, not both")
+		}
+		if specs[cfg.Profile].cdcBuffer == 0 {
+			return fmt.Errorf("rig: the %s has no native USB (its boards talk through a USB-serial adapter): drop --usb-cdc", cfg.Profile)
+		}
+	}
+	if cfg.Profile == Microbit && (cfg.Heap > 0 || cfg.Flash || cfg.CPU) {
+		return errors.New("rig: the micro:bit runs its real firmware, with its own heap, flash and speed: heap, flash and CPU settings are for the VM boards")
+	}
+	if (cfg.StallAfter > 0) != (cfg.StallFor > 0) {
+		return errors.New("rig: a stall needs both when (stall-after, in bytes) and how long (stall-for)")
+	}
+	return nil
+}
+
 func (b *Board) makeChip() error {
-	switch b.cfg.Profile {
-	case Microbit:
+	if b.cfg.Profile == Microbit {
 		c, err := newQemuChip(b.tmpDir, b.log, b.tx, b.stop)
 		if err != nil {
 			return err
 		}
 		b.chip = c
 		return nil
-	case ESP32, ESP8266, Pyboard:
-	default:
-		return fmt.Errorf("rig: unknown profile %q (want esp32, esp8266, pyboard or microbit)", b.cfg.Profile)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
@@ -182,12 +254,24 @@ func (b *Board) makeChip() error {
 		root = abs
 	}
 	b.Root = root
-	rxLimit := 0
-	if b.cfg.Profile == ESP8266 {
-		rxLimit = esp8266RxBuffer
+	sp := specs[b.cfg.Profile]
+	rx := rxSpec{}
+	switch {
+	case b.cfg.USBCDC:
+		rx = rxSpec{limit: sp.cdcBuffer, block: true}
+	case b.cfg.Baud > 0:
+		rx = rxSpec{limit: sp.uartRing - 1}
+	default:
+		// No line rate: bytes would pour in faster than any UART delivers
+		// them, so the line holds the host back instead of losing bytes.
+		rx = rxSpec{limit: sp.uartRing - 1, block: true}
+	}
+	if b.cfg.CPU {
+		rx.tick = sp.tick
 	}
 	b.chip = &vmChip{node: node, script: script, profile: b.cfg.Profile, root: root, running: b.cfg.Running,
-		rxLimit: rxLimit, log: b.log, logLine: b.addLog, tx: b.tx, stop: b.stop}
+		rx: rx, heap: b.cfg.Heap, flash: b.cfg.Flash, cpu: b.cfg.CPU,
+		log: b.log, logLine: b.addLog, tx: b.tx, stop: b.stop}
 	return nil
 }
 
@@ -306,9 +390,23 @@ func (b *Board) count(n int) (allowed int, cutNow bool) {
 	return int(left), true
 }
 
+// downlink paces the host's bytes on their way to the board: the next USB
+// frame and the baud rate through an adapter, one packet a frame on native
+// USB, or nothing at all.
+func (b *Board) downlink() *pacer {
+	if b.cfg.USBCDC {
+		return newCDCPacer()
+	}
+	pace := newPacer(b.cfg.Baud)
+	if b.cfg.Latency > 0 {
+		pace.frame = usbFrame
+	}
+	return pace
+}
+
 func (b *Board) hostToBoard(master *os.File) {
 	defer b.wg.Done()
-	pace := newPacer(b.cfg.Baud)
+	pace := b.downlink()
 	buf := make([]byte, 4096)
 	for {
 		n, err := master.Read(buf)
@@ -317,11 +415,18 @@ func (b *Board) hostToBoard(master *os.File) {
 		}
 		for p := buf[:n]; len(p) > 0; {
 			k := min(len(p), pace.chunk())
-			if !pace.wait(k, b.stop) {
+			if pace.packet > 0 && !b.chip.waitRoom(pace.packet) {
+				return
+			}
+			if !pace.wait(k, b.stop) || !b.waitStall() {
 				return
 			}
 			allowed, cutNow := b.count(k)
-			b.chip.receive(b.dropOne(p[:allowed]))
+			if !b.chip.receive(b.dropOne(p[:allowed])) && !cutNow {
+				// The board lost power holding the line back; what the
+				// host sends meanwhile is lost, as on an unpowered board.
+				b.log.Debug("board went away while the line waited")
+			}
 			if cutNow {
 				b.unplug()
 				return
@@ -347,6 +452,42 @@ func (b *Board) FlipOut(n int64) {
 	b.cfg.FlipAt = b.sent + n
 }
 
+// Stall makes the board go silent now for d with the line open: nothing
+// comes from it and nothing reaches it, as with a hung firmware or a
+// stalled USB-serial adapter. Bytes the host sends meanwhile wait and
+// arrive afterwards; then the board goes on as it was.
+func (b *Board) Stall(d time.Duration) {
+	b.mu.Lock()
+	b.stallLocked(d)
+	b.mu.Unlock()
+}
+
+func (b *Board) stallLocked(d time.Duration) {
+	until := time.Now().Add(d)
+	if until.After(b.stallUntil) {
+		b.stallUntil = until
+	}
+	line := fmt.Sprintf("rig: board silent for %v", d)
+	b.log.Info(line)
+	b.logLines = append(b.logLines, line)
+}
+
+// waitStall holds the line while the board is silent; false if the rig
+// shuts down meanwhile.
+func (b *Board) waitStall() bool {
+	for {
+		b.mu.Lock()
+		until := b.stallUntil
+		b.mu.Unlock()
+		if !time.Now().Before(until) {
+			return true
+		}
+		if !sleepUntil(until, b.stop) {
+			return false
+		}
+	}
+}
+
 // dropOne counts bytes on their way to the board and takes out the one
 // DropIn asked to lose.
 func (b *Board) dropOne(p []byte) []byte {
@@ -365,43 +506,110 @@ func (b *Board) dropOne(p []byte) []byte {
 	return append(append([]byte(nil), p[:i]...), p[i+1:]...)
 }
 
+// boardToHost carries the board's output to the host: paced at the baud
+// rate (or in USB packets), held by the adapter's latency timer, and
+// delivered to the pty.
 func (b *Board) boardToHost() {
 	defer b.wg.Done()
 	pace := newPacer(b.cfg.Baud)
+	if b.cfg.USBCDC {
+		pace = newCDCPacer()
+	}
+	var ad *adapter
+	if b.cfg.Latency > 0 {
+		ad = newAdapter(b.cfg.Latency)
+	}
+	var chunk []byte
 	for {
-		var chunk []byte
-		select {
-		case chunk = <-b.tx:
-		case <-b.stop:
-			return
-		}
-		for len(chunk) > 0 {
-			k := min(len(chunk), pace.chunk())
-			if !pace.wait(k, b.stop) {
+		if len(chunk) == 0 {
+			var timer *time.Timer
+			var fired <-chan time.Time
+			var due time.Time
+			if ad != nil {
+				if due = ad.due(); !due.IsZero() {
+					timer = time.NewTimer(time.Until(due))
+					fired = timer.C
+				}
+			}
+			select {
+			case chunk = <-b.tx:
+			case <-fired:
+				if !b.deliver(ad.expire(due)) {
+					return
+				}
+			case <-b.stop:
 				return
 			}
-			p := chunk[:k]
-			chunk = chunk[k:]
-			b.mu.Lock()
-			master := b.master
-			if b.cfg.FlipAt > 0 && b.sent < b.cfg.FlipAt && b.sent+int64(k) >= b.cfg.FlipAt {
-				p = append([]byte(nil), p...)
-				p[b.cfg.FlipAt-b.sent-1] ^= 0x01
+			if timer != nil {
+				timer.Stop()
 			}
-			b.sent += int64(k)
-			b.mu.Unlock()
-			if master == nil {
-				continue // nobody on the line: the bytes are lost
+			continue
+		}
+		k := min(len(chunk), pace.chunk())
+		if !pace.wait(k, b.stop) {
+			return
+		}
+		p := chunk[:k]
+		chunk = chunk[k:]
+		if ad == nil {
+			if !b.deliver(p) {
+				return
 			}
-			allowed, cutNow := b.count(k)
-			if _, err := master.Write(p[:allowed]); err != nil && !errors.Is(err, os.ErrClosed) {
-				b.log.Debug("write to pty failed", "err", err)
+			continue
+		}
+		now := time.Now()
+		if due := ad.due(); !due.IsZero() && !due.After(now) {
+			// The timer ran out while the UART was still busy.
+			if !b.deliver(ad.expire(due)) {
+				return
 			}
-			if cutNow {
-				b.unplug()
+		}
+		for _, packet := range ad.add(p, now) {
+			if !b.deliver(packet) {
+				return
 			}
 		}
 	}
+}
+
+// deliver hands bytes from the board to the host: it keeps a stall, flips
+// the bit FlipAt names, counts towards a cut, and writes to the pty. It
+// returns false when the rig shuts down.
+func (b *Board) deliver(p []byte) bool {
+	for len(p) > 0 {
+		if !b.waitStall() {
+			return false
+		}
+		b.mu.Lock()
+		k := len(p)
+		if b.stallAt > 0 && b.sent < b.stallAt && b.sent+int64(k) >= b.stallAt {
+			k = int(b.stallAt - b.sent)
+		}
+		q := p[:k]
+		if b.cfg.FlipAt > 0 && b.sent < b.cfg.FlipAt && b.sent+int64(k) >= b.cfg.FlipAt {
+			q = append([]byte(nil), q...)
+			q[b.cfg.FlipAt-b.sent-1] ^= 0x01
+		}
+		b.sent += int64(k)
+		if b.stallAt > 0 && b.sent >= b.stallAt {
+			b.stallAt = 0
+			b.stallLocked(b.cfg.StallFor)
+		}
+		master := b.master
+		b.mu.Unlock()
+		p = p[k:]
+		if master == nil {
+			continue // nobody on the line: the bytes are lost
+		}
+		allowed, cutNow := b.count(k)
+		if _, err := master.Write(q[:allowed]); err != nil && !errors.Is(err, os.ErrClosed) {
+			b.log.Debug("write to pty failed", "err", err)
+		}
+		if cutNow {
+			b.unplug()
+		}
+	}
+	return true
 }
 
 // Reset resets the board as its reset button does: boot noise, banner,

@@ -13,6 +13,7 @@ import (
 	"go.bug.st/serial"
 
 	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
+	"github.com/ftpbridge/ftpbridge/scripts/rig"
 )
 
 // line is a bare serial client for checking the rig from the outside; it
@@ -226,25 +227,56 @@ func TestRawPasteWindow(t *testing.T) {
 	}
 }
 
-func TestESP8266ReceiveBufferDropsWhileBusy(t *testing.T) {
+// TestReceiveRingDropsWhileBusy sends 2048 bytes at 115200 baud to a board
+// that sleeps for a second before reading: each profile keeps what its
+// firmware's ring holds (a ring of N bytes holds N-1) and loses the rest.
+func TestReceiveRingDropsWhileBusy(t *testing.T) {
+	rings := map[boardtest.Profile]int{boardtest.ESP32: 259, boardtest.ESP8266: 255, boardtest.Pyboard: 259}
+	for p, kept := range rings {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{Baud: 115200})
+			l := openLine(t, b.Device)
+			l.enterRaw()
+			// Interrupts off: the data holds 0x03.
+			l.write(fmt.Sprintf("import sys,time,micropython\nmicropython.kbd_intr(-1)\ntime.sleep(1)\nd=sys.stdin.buffer.read(%d)\n"+
+				"micropython.kbd_intr(3)\nprint(len(d), d == (bytes(range(256))*2)[:%d])\x04", kept, kept))
+			l.expect("OK", 5*time.Second)
+			data := make([]byte, 2048)
+			for i := range data {
+				data[i] = byte(i)
+			}
+			l.write(string(data))
+			if out := l.expect("\x04", 10*time.Second); strings.TrimRight(out, "\r\n") != fmt.Sprint(kept, " True") {
+				t.Errorf("board read %q, want the first %d bytes intact", out, kept)
+			}
+			l.expect("\x04", 5*time.Second)
+			if got := b.Dropped(); got != int64(len(data)-kept) {
+				t.Errorf("dropped %d bytes, want %d; log %q", got, len(data)-kept, b.Log())
+			}
+		})
+	}
+}
+
+// TestUnthrottledLineIsLossless: with no baud rate the host's writes wait
+// while a busy board's buffer is full, so even the ESP8266 loses nothing.
+func TestUnthrottledLineIsLossless(t *testing.T) {
 	b := boardtest.Start(t, boardtest.ESP8266, boardtest.Options{})
 	l := openLine(t, b.Device)
 	l.enterRaw()
-	// Interrupts off: the data holds 0x03.
-	l.write("import sys,time,micropython\nmicropython.kbd_intr(-1)\ntime.sleep(1)\nd=sys.stdin.buffer.read(256)\nmicropython.kbd_intr(3)\nprint(len(d), d == bytes(range(256)))\x04")
+	l.write("import sys,time,micropython\nmicropython.kbd_intr(-1)\ntime.sleep_ms(500)\nd=sys.stdin.buffer.read(4096)\n" +
+		"micropython.kbd_intr(3)\nprint(len(d), d == bytes(range(256))*16)\x04")
 	l.expect("OK", 5*time.Second)
-	data := make([]byte, 2048)
+	data := make([]byte, 4096)
 	for i := range data {
 		data[i] = byte(i)
 	}
 	l.write(string(data))
-	out := l.expect("\x04", 10*time.Second)
-	if strings.TrimRight(out, "\r\n") != "256 True" {
-		t.Errorf("board read %q, want the first 256 bytes intact", out)
+	if out := l.expect("\x04", 10*time.Second); strings.TrimRight(out, "\r\n") != "4096 True" {
+		t.Errorf("board read %q, want all 4096 bytes intact", out)
 	}
-	l.expect("\x04", 5*time.Second)
-	if got := b.Dropped(); got != int64(len(data)-256) {
-		t.Errorf("dropped %d bytes, want %d", got, len(data)-256)
+	if got := b.Dropped(); got != 0 {
+		t.Errorf("dropped %d bytes, want none", got)
 	}
 }
 
@@ -403,5 +435,257 @@ func TestErrnoNumbersAreMicroPythons(t *testing.T) {
 	if out, errText := l.exec(code); strings.TrimSpace(out) != "[2, 17, 39]" {
 		// ENOENT, EEXIST and ENOTEMPTY as py/mperrno.h numbers them.
 		t.Errorf("errnos = %q, %q, want [2, 17, 39]", out, errText)
+	}
+}
+
+// bursts runs code that prints one byte every 10 ms, twenty times, and
+// returns in how many reads the bytes arrived, and the time from the first
+// to the last.
+func bursts(t *testing.T, l *line) (int, time.Duration) {
+	t.Helper()
+	l.write("import time\nfor i in range(20):\n print('x', end='')\n time.sleep_ms(10)\n\x04")
+	l.expect("OK", 10*time.Second)
+	n, got := 0, 0
+	var first time.Time
+	for deadline := time.Now().Add(20 * time.Second); got < 20 && time.Now().Before(deadline); {
+		p := l.next(20 * time.Second)
+		if i := bytes.LastIndexByte(p, 'x'); i >= 0 {
+			l.rest = append([]byte(nil), p[i+1:]...)
+		}
+		if c := bytes.Count(p, []byte("x")); c > 0 {
+			if n == 0 {
+				first = time.Now()
+			}
+			n++
+			got += c
+		}
+	}
+	if got != 20 {
+		t.Fatalf("%d bytes arrived, want 20", got)
+	}
+	span := time.Since(first)
+	l.expect("\x04>", 10*time.Second)
+	return n, span
+}
+
+// TestLatencyHoldsOutput: through an adapter whose latency timer is 100 ms,
+// bytes the board prints 10 ms apart reach the host in bursts, one per
+// timer expiry; with no adapter they come as printed.
+func TestLatencyHoldsOutput(t *testing.T) {
+	for _, latency := range []time.Duration{0, 100 * time.Millisecond} {
+		t.Run(latency.String(), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{Baud: 115200, Latency: latency})
+			l := openLine(t, b.Device)
+			l.enterRaw()
+			n, span := bursts(t, l)
+			t.Logf("20 bytes printed 10 ms apart arrived in %d reads over %v", n, span)
+			// The timer sends at most once per expiry: n bursts span n-1
+			// periods, give or take the reader's own scheduling.
+			if latency > 0 && n > int((span+latency/2)/latency)+1 {
+				t.Errorf("the bytes arrived in %d reads over %v, want at most one per %v", n, span, latency)
+			}
+			if latency == 0 && n < 3 {
+				t.Errorf("the bytes arrived in %d reads, want them as printed without an adapter", n)
+			}
+		})
+	}
+}
+
+// TestFlashPausesWrites: writing 64 KB costs 16 erases of 45 ms and the
+// page programs, and while the board writes it takes nothing from the
+// line, so bytes beyond its ring are lost.
+func TestFlashPausesWrites(t *testing.T) {
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{Baud: 115200, Flash: true})
+	l := openLine(t, b.Device)
+	l.enterRaw()
+	l.exec("import sys\nb=bytes(4096)")
+	start := time.Now()
+	l.write("f=open('big','wb')\nfor i in range(16): f.write(b)\nf.close()\nd=sys.stdin.buffer.read(259)\nprint(len(d))\x04")
+	l.expect("OK", 5*time.Second)
+	// 1000 bytes take 87 ms at 115200 baud: they all arrive while the
+	// board erases.
+	l.write(strings.Repeat("y", 1000))
+	if out := l.expect("\x04", 20*time.Second); strings.TrimSpace(out) != "259" {
+		t.Errorf("the board read %q, want 259 bytes", out)
+	}
+	elapsed := time.Since(start)
+	l.expect("\x04>", 5*time.Second)
+	// 16 sector erases of 45 ms and 256 page programs of 0.4 ms.
+	if min := 16*45*time.Millisecond + 256*400*time.Microsecond; elapsed < min {
+		t.Errorf("writing 64 KB took %v, want at least %v", elapsed, min)
+	}
+	if got := b.Dropped(); got != 1000-259 {
+		t.Errorf("the board dropped %d bytes while it wrote flash, want %d", got, 1000-259)
+	}
+}
+
+// TestRealHeap: each VM board's gc.mem_free() after boot is its real
+// board's figure, and an allocation beyond it fails with MemoryError.
+func TestRealHeap(t *testing.T) {
+	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266, boardtest.Pyboard} {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			free := rig.RealHeap(p)
+			b := boardtest.Start(t, p, boardtest.Options{Heap: free})
+			l := openLine(t, b.Device)
+			l.enterRaw()
+			out, errText := l.exec("import gc\nprint(gc.mem_free())")
+			var got int
+			if _, err := fmt.Sscan(out, &got); err != nil || errText != "" {
+				t.Fatalf("gc.mem_free() = %q, %q", out, errText)
+			}
+			if got < free-2048 || got > free {
+				t.Errorf("gc.mem_free() after boot = %d, want about %d", got, free)
+			}
+			if _, errText := l.exec(fmt.Sprintf("x=bytearray(%d)", free+4096)); !strings.Contains(errText, "MemoryError") {
+				t.Errorf("allocating more than the heap: %q, want MemoryError", errText)
+			}
+			if out, errText := l.exec(fmt.Sprintf("x=bytearray(%d)\nprint(len(x))", free/2)); strings.TrimSpace(out) != fmt.Sprint(free/2) {
+				t.Errorf("allocating half the heap: %q, %q", out, errText)
+			}
+		})
+	}
+}
+
+// TestStallHoldsOutput: after StallAfter bytes nothing comes from the board
+// for StallFor, then the rest arrives whole; a command sent during the
+// stall is answered after it.
+func TestStallHoldsOutput(t *testing.T) {
+	const stallFor = time.Second
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{StallAfter: 3000, StallFor: stallFor})
+	l := openLine(t, b.Device)
+	l.enterRaw()
+	l.write("for i in range(100): print('%04d' % i + 'x' * 45)\x04")
+	var payload []byte
+	var gap time.Duration
+	last := time.Now()
+	buf := make([]byte, 4096)
+	for deadline := time.Now().Add(20 * time.Second); !bytes.Contains(payload, []byte("0099")) && time.Now().Before(deadline); {
+		k, err := l.port.Read(buf)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if k > 0 {
+			gap = max(gap, time.Since(last))
+			last = time.Now()
+			payload = append(payload, buf[:k]...)
+		}
+	}
+	if gap < stallFor*8/10 {
+		t.Errorf("the longest silence was %v, want about %v", gap, stallFor)
+	}
+	for i := range 100 {
+		if !bytes.Contains(payload, []byte(fmt.Sprintf("%04d%s", i, strings.Repeat("x", 45)))) {
+			t.Fatalf("line %d is missing after the stall", i)
+		}
+	}
+	l.rest = payload[bytes.Index(payload, []byte("0099")):]
+	l.expect("\x04\x04>", 10*time.Second)
+
+	b.Stall(stallFor)
+	start := time.Now()
+	if out, _ := l.exec("print(6*7)"); strings.TrimSpace(out) != "42" {
+		t.Errorf("after a stall the board printed %q, want 42", out)
+	}
+	if took := time.Since(start); took < stallFor*8/10 {
+		t.Errorf("an exec during a %v stall took %v", stallFor, took)
+	}
+}
+
+// TestUSBCDCNeverDrops: on native USB a busy board's full buffer holds the
+// host back; every byte arrives, at no more than 64 a millisecond.
+func TestUSBCDCNeverDrops(t *testing.T) {
+	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.Pyboard} {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{USBCDC: true})
+			l := openLine(t, b.Device)
+			l.enterRaw()
+			const size = 16 * 1024
+			l.write(fmt.Sprintf("import sys,time,micropython\nmicropython.kbd_intr(-1)\ntime.sleep_ms(500)\nd=sys.stdin.buffer.read(%d)\n"+
+				"micropython.kbd_intr(3)\nprint(len(d), d == bytes(range(256))*%d)\x04", size, size/256))
+			l.expect("OK", 5*time.Second)
+			data := make([]byte, size)
+			for i := range data {
+				data[i] = byte(i)
+			}
+			start := time.Now()
+			l.write(string(data))
+			if out := l.expect("\x04", 20*time.Second); strings.TrimRight(out, "\r\n") != fmt.Sprint(size, " True") {
+				t.Errorf("board read %q, want all %d bytes intact", out, size)
+			}
+			if took := time.Since(start); took < size/64*time.Millisecond {
+				t.Errorf("%d bytes crossed in %v, faster than 64 bytes a frame", size, took)
+			}
+			if got := b.Dropped(); got != 0 {
+				t.Errorf("dropped %d bytes, want none", got)
+			}
+		})
+	}
+}
+
+// TestCPUCompileTime: with the CPU model an ESP8266 takes its own time to
+// compile 4 KB of code; without it the VM answers at the host's speed.
+func TestCPUCompileTime(t *testing.T) {
+	code, want := bigCode(4096)
+	for _, cpu := range []bool{false, true} {
+		t.Run(fmt.Sprint("cpu=", cpu), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, boardtest.ESP8266, boardtest.Options{CPU: cpu})
+			l := openLine(t, b.Device)
+			l.enterRaw()
+			start := time.Now()
+			if out, errText := l.exec(code); strings.TrimSpace(out) != want {
+				t.Fatalf("exec = %q, %q, want %s", out, errText, want)
+			}
+			took := time.Since(start)
+			// About 50 code bytes a line cost 63 us each, the rest (the
+			// comment) little: well over 100 ms on an 80 MHz ESP8266.
+			if cpu && took < 100*time.Millisecond {
+				t.Errorf("compiling 4 KB on the ESP8266 took %v, want over 100 ms", took)
+			}
+			if !cpu && took > 2*time.Second {
+				t.Errorf("without the CPU model the exec took %v", took)
+			}
+		})
+	}
+}
+
+// bigCode is about n bytes of Python that prints a sum proving it all ran.
+func bigCode(n int) (string, string) {
+	var sb strings.Builder
+	sb.WriteString("s=0\n")
+	i := 0
+	for sb.Len() < n {
+		fmt.Fprintf(&sb, "s+=%d*%d-%d # a comment to make the line long\n", i, i+1, i)
+		i++
+	}
+	sb.WriteString("print(s)\n")
+	sum := 0
+	for j := range i {
+		sum += j*(j+1) - j
+	}
+	return sb.String(), fmt.Sprint(sum)
+}
+
+func TestConfigRefusesContradictions(t *testing.T) {
+	cases := map[string]rig.Config{
+		"usb-cdc with a baud rate":  {Profile: rig.ESP32, USBCDC: true, Baud: 115200},
+		"usb-cdc with latency":      {Profile: rig.ESP32, USBCDC: true, Latency: time.Millisecond},
+		"usb-cdc on an esp8266":     {Profile: rig.ESP8266, USBCDC: true},
+		"heap on the micro:bit":     {Profile: rig.Microbit, Heap: 4096},
+		"stall without a duration":  {Profile: rig.ESP32, StallAfter: 10},
+		"negative latency":          {Profile: rig.ESP32, Latency: -time.Millisecond},
+		"unknown profile":           {Profile: "esp31"},
+		"flash timing on micro:bit": {Profile: rig.Microbit, Flash: true},
+	}
+	for name, cfg := range cases {
+		t.Run(name, func(t *testing.T) {
+			if b, err := rig.Start(cfg); err == nil {
+				b.Close()
+				t.Errorf("rig.Start(%+v) succeeded, want an error", cfg)
+			}
+		})
 	}
 }

@@ -8,9 +8,19 @@ import (
 	"log/slog"
 	"os"
 	"os/exec"
+	"strconv"
 	"sync"
 	"syscall"
+	"time"
 )
+
+// rxSpec is the board's receive buffer: its size, whether a full one holds
+// the host back (USB) or drops (UART), and the firmware's input tick.
+type rxSpec struct {
+	limit int
+	block bool
+	tick  time.Duration
+}
 
 // vmChip runs the MicroPython WebAssembly VM under Node (scripts/vmboard).
 // Each power-on is a fresh Node process: a hard reset loses all Python state,
@@ -21,7 +31,10 @@ type vmChip struct {
 	profile Profile
 	root    string
 	running bool
-	rxLimit int
+	rx      rxSpec
+	heap    int  // free heap after boot; 0: the VM's own
+	flash   bool // flash writes take time
+	cpu     bool // Python takes the chip's time
 	log     *slog.Logger
 	logLine func(string)
 	tx      chan<- []byte
@@ -46,6 +59,15 @@ func (c *vmChip) powerOn() error {
 	args := []string{c.script, "--profile", string(c.profile), "--root", c.root}
 	if c.running {
 		args = append(args, "--running")
+	}
+	if c.heap > 0 {
+		args = append(args, "--heap", strconv.Itoa(c.heap))
+	}
+	if c.flash {
+		args = append(args, "--flash")
+	}
+	if c.cpu {
+		args = append(args, "--cpu")
 	}
 	cmd := exec.Command(c.node, args...)
 	// Our own process group, so a Ctrl-C at the terminal reaches boardsim
@@ -83,7 +105,7 @@ func (c *vmChip) powerOn() error {
 	replyR.Close()
 	reqW.Close()
 
-	p := &vmProc{cmd: cmd, rx: newRxBuffer(c.rxLimit), done: make(chan struct{})}
+	p := &vmProc{cmd: cmd, rx: newRxBuffer(c.rx.limit, c.rx.block, c.rx.tick), done: make(chan struct{})}
 	c.proc = p
 	c.log.Debug("vm board powered on", "pid", cmd.Process.Pid, "profile", c.profile)
 
@@ -133,16 +155,30 @@ func (c *vmChip) reset() error {
 	return c.powerOn()
 }
 
-func (c *vmChip) receive(b []byte) {
+func (c *vmChip) receive(b []byte) bool {
 	c.mu.Lock()
 	p := c.proc
 	c.mu.Unlock()
 	if p == nil {
-		return
+		return false
+	}
+	if c.rx.block {
+		return p.rx.pushAll(b)
 	}
 	if n := p.rx.push(b); n > 0 {
 		c.log.Debug("receive buffer full: bytes dropped", "dropped", n)
 	}
+	return true
+}
+
+func (c *vmChip) waitRoom(n int) bool {
+	c.mu.Lock()
+	p := c.proc
+	c.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	return p.rx.waitRoom(n)
 }
 
 func (c *vmChip) dropped() int64 {
@@ -181,10 +217,19 @@ func serveRequests(req io.Reader, reply io.Writer, rx *rxBuffer) {
 				return
 			}
 		case 'P':
-			if _, err := io.ReadFull(br, hdr[:2]); err != nil {
+			if _, err := io.ReadFull(br, hdr[:6]); err != nil {
 				return
 			}
-			interrupted = rx.pollInterrupt(int(int16(binary.LittleEndian.Uint16(hdr[0:2]))))
+			intr := int(int16(binary.LittleEndian.Uint16(hdr[0:2])))
+			held := int(binary.LittleEndian.Uint32(hdr[2:6]))
+			interrupted = rx.pollInterrupt(intr, held)
+		case 'H':
+			// What the firmware holds unread, before it goes busy: no reply.
+			if _, err := io.ReadFull(br, hdr[:4]); err != nil {
+				return
+			}
+			rx.setHeld(int(binary.LittleEndian.Uint32(hdr[0:4])))
+			continue
 		default:
 			return
 		}

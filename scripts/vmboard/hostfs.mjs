@@ -66,10 +66,15 @@ const fromNodeCode = {
   EFBIG: E.EFBIG, EILSEQ: E.EINVAL,
 };
 
-/** Returns an Emscripten filesystem type backed by the host directory root. */
-// clockShift returns how far the board's clock is from the host's, in ms:
-// files show the times the board's own clock would have stamped them with.
-export function hostFS(FS, clockShift = () => 0) {
+/**
+ * Returns an Emscripten filesystem type backed by the host directory root.
+ * clockShift returns how far the board's clock is from the host's, in ms:
+ * files show the times the board's own clock would have stamped them with.
+ * timing, if given, is told of the work a board's filesystem would do:
+ * timing.data(stream, isWrite, at, n) for each read or write of n bytes at
+ * offset at, timing.meta() for each change to a directory or a file's size.
+ */
+export function hostFS(FS, clockShift = () => 0, timing = null) {
   const fail = (err) => {
     if (err instanceof FS.ErrnoError) throw err;
     throw new FS.ErrnoError(fromNodeCode[err.code] ?? E.EIO);
@@ -114,7 +119,10 @@ export function hostFS(FS, clockShift = () => 0) {
           node.mode = attr.mode;
           fs.chmodSync(p, attr.mode);
         }
-        if (attr.size !== undefined) fs.truncateSync(p, attr.size);
+        if (attr.size !== undefined) {
+          fs.truncateSync(p, attr.size);
+          timing?.meta();
+        }
         if (attr.mtime !== undefined) {
           const mtime = attr.mtime - clockShift();
           fs.utimesSync(p, new Date((attr.atime ?? attr.mtime) - clockShift()), new Date(mtime));
@@ -140,6 +148,7 @@ export function hostFS(FS, clockShift = () => 0) {
       } catch (e) {
         fail(e);
       }
+      timing?.meta();
       return makeNode(parent, name, mode);
     },
     rename(oldNode, newDir, newName) {
@@ -148,6 +157,7 @@ export function hostFS(FS, clockShift = () => 0) {
       } catch (e) {
         fail(e);
       }
+      timing?.meta();
       oldNode.name = newName;
     },
     unlink(parent, name) {
@@ -156,6 +166,7 @@ export function hostFS(FS, clockShift = () => 0) {
       } catch (e) {
         fail(e);
       }
+      timing?.meta();
     },
     rmdir(parent, name) {
       try {
@@ -163,6 +174,7 @@ export function hostFS(FS, clockShift = () => 0) {
       } catch (e) {
         fail(e);
       }
+      timing?.meta();
     },
     readdir(node) {
       try {
@@ -205,22 +217,32 @@ export function hostFS(FS, clockShift = () => 0) {
       } catch (e) {
         fail(e);
       }
+      // Closing a written file commits its new size and blocks.
+      if (stream.written) timing?.meta();
     },
     read(stream, buffer, offset, length, position) {
       if (length === 0) return 0;
+      let n;
       try {
-        return fs.readSync(stream.hostFd, buffer, offset, length, position);
+        n = fs.readSync(stream.hostFd, buffer, offset, length, position);
       } catch (e) {
         fail(e);
       }
+      timing?.data(stream, false, position, n);
+      return n;
     },
     write(stream, buffer, offset, length, position) {
+      let at = position, n;
       try {
         // With O_APPEND the host appends whatever position we pass.
-        return fs.writeSync(stream.hostFd, buffer, offset, length, position);
+        if (timing && stream.flags & 1024) at = fs.fstatSync(stream.hostFd).size;
+        n = fs.writeSync(stream.hostFd, buffer, offset, length, position);
       } catch (e) {
         fail(e);
       }
+      stream.written = true;
+      timing?.data(stream, true, at, n);
+      return n;
     },
     llseek(stream, offset, whence) {
       let pos = offset;

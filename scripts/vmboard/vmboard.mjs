@@ -6,8 +6,10 @@
 // (line rate, receive buffer, faults) is the Go side's: see PROTOCOL.md.
 //
 //   node vmboard.mjs --profile esp32|esp8266|pyboard --root DIR [--running]
+//                    [--heap BYTES] [--flash] [--cpu]
 
 import fs from "node:fs";
+import { Worker } from "node:worker_threads";
 import { loadMicroPython } from "@micropython/micropython-webassembly-pyscript";
 import { hostFS, translateErrnoAtSyscalls } from "./hostfs.mjs";
 
@@ -39,10 +41,31 @@ const machine = {
   }),
 };
 
-// What differs between the boards we emulate. (Not the heap: the VM's grows
-// on demand, see PROTOCOL.md.)
+// SPI NOR flash as Winbond's W25Q32JV datasheet gives it (the 4 MB part on
+// ESP32 and ESP8266 modules; GigaDevice's GD25Q32 is within 20 %): a page
+// program (256 bytes) takes 0.4 ms, a 4 KB sector erase 45 ms, typical.
+const FLASH_PAGE_MS = 0.4;
+const FLASH_ERASE_MS = 45;
+const FLASH_BLOCK = 4096;
+
+// The CPU model's costs, in pystone passes: what the work costs the
+// MicroPython VM relative to one pass of pystone, measured on the VM itself
+// (PROTOCOL.md says how). A profile's pystoneUs, the time of one pass on its
+// chip, turns them into time.
+const COST = {
+  exec: 0.8, // compiling and starting one exec, beyond its bytes
+  codeByte: 0.02, // compiling a byte of code
+  literalByte: 0.0016, // a byte inside a string or bytes literal, or a comment
+  fsCall: 0.13, // a turn of a helper loop around one file read or write
+};
+
+// What differs between the boards we emulate.
 const PROFILES = {
   esp32: {
+    // pystone: 1075-1661 passes/s at 240 MHz (micropython#5673, ulab#296).
+    pystoneUs: 1e6 / 1400,
+    // littlefs: a metadata change is a commit, about one page program.
+    metaMs: FLASH_PAGE_MS,
     rawPaste: true,
     clockUnset: true, // the RTC starts at 2000-01-01 on power-up
     reboot: "MPY: soft reboot\r\n",
@@ -52,6 +75,12 @@ const PROFILES = {
       "mode:DIO, clock div:2\r\nload:0x3fff0030,len:4728\r\nentry 0x400805e0\r\n",
   },
   esp8266: {
+    // 4.4 times slower than an ESP32 at 240 MHz (scruss.com benchmark:
+    // 45.6 s against 15.4 s for an ESP32 at 160 MHz).
+    pystoneUs: 1e6 / 1400 * 4.4,
+    // FAT on 4 KB flash sectors: a directory or FAT update rewrites a
+    // sector, an erase and 16 page programs.
+    metaMs: FLASH_ERASE_MS + 16 * FLASH_PAGE_MS,
     rawPaste: false, // firmware before 1.14 (and many ESP8266 builds in use)
     clockUnset: true,
     reboot: "MPY: soft reboot\r\n",
@@ -59,6 +88,10 @@ const PROFILES = {
     boot: "\x00\xe0\x1c\x8c\xf2n\xec\x0c\x8c\x0cl\x9c\xe2|\x00 ets Jan  8 2013,rst cause:2, boot mode:(3,6)\r\n\r\n",
   },
   pyboard: {
+    // STM32F405 at 168 MHz: 13.0 s on the same benchmark, 0.79 of an
+    // ESP32 at 240 MHz.
+    pystoneUs: 1e6 / 1400 / 0.79,
+    metaMs: FLASH_PAGE_MS,
     rawPaste: true,
     reboot: "MPY: soft reboot\n",
     boot: "",
@@ -104,22 +137,138 @@ class _D:
         return self.c
 `;
 
+// The heap model (limitHeap). gc_get_max_new_split() in the wasm port
+// (ports/webassembly/main.c) is 128 MB, and its gc.mem_free() adds it.
+const VM_NEW_SPLIT = 128 * 1024 * 1024;
+const HEAP_BOOT_MARGIN = 96 * 1024;
+const HEAP_PAD = 8 * 1024;
+const HEAP_MODULE = `def _rig_heap():
+    import sys, gc as g
+    class gc:
+        collect = g.collect
+        enable = g.enable
+        disable = g.disable
+        isenabled = g.isenabled
+        threshold = g.threshold
+        def mem_free():
+            return max(0, g.mem_free() - ${128 * 1024 * 1024})
+        def mem_alloc():
+            b = gc._ballast
+            return g.mem_alloc() - (len(b) + 16 if b else 0)
+        _ballast = None
+    sys.modules['gc'] = gc
+_rig_heap()
+del _rig_heap
+`;
+
+// heapGuard refuses the VM's requests for more wasm memory once its heap
+// is fixed: malloc then fails, and the GC raises MemoryError. Each VM
+// instance gets its own guard (a soft reset makes a new instance).
+const heapGuard = {
+  pending: null,
+  next() {
+    this.pending = { locked: false };
+    return this.pending;
+  },
+  install() {
+    const instantiate = WebAssembly.instantiate;
+    WebAssembly.instantiate = (source, imports) => {
+      const guard = this.pending ?? { locked: false };
+      for (const ns of new Set(Object.values(imports ?? {}))) {
+        const resize = ns?.emscripten_resize_heap;
+        if (typeof resize === "function") ns.emscripten_resize_heap = (n) => (guard.locked ? 0 : resize(n));
+      }
+      return instantiate(source, imports);
+    };
+  },
+};
+
 // The raw-paste window: the board grants this many bytes at a time.
 const RAW_PASTE_WINDOW = 128;
 
 function parseArgs(argv) {
-  const args = { profile: "esp32", root: null, running: false };
+  const args = { profile: "esp32", root: null, running: false, heap: 0, flash: false, cpu: false };
   for (let i = 0; i < argv.length; i++) {
     switch (argv[i]) {
       case "--profile": args.profile = argv[++i]; break;
       case "--root": args.root = argv[++i]; break;
       case "--running": args.running = true; break;
+      case "--heap": args.heap = Number(argv[++i]); break;
+      case "--flash": args.flash = true; break;
+      case "--cpu": args.cpu = true; break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
   if (!PROFILES[args.profile]) throw new Error(`unknown profile ${args.profile}`);
   if (!args.root) throw new Error("--root is required");
+  if (!(args.heap >= 0)) throw new Error("--heap wants a number of bytes");
   return args;
+}
+
+// sleepCell is what Atomics.wait sleeps on: nothing ever wakes it, so it
+// sleeps for the timeout, blocking the thread as a busy board would.
+const sleepCell = new Int32Array(new SharedArrayBuffer(4));
+
+// The board's own time: work the model charges makes the board busy for
+// that long. Small charges add up and are paid before the board next does
+// something the host can see (sends a byte or waits for input), or once
+// they reach a millisecond. A sleep that overran is made up by the next
+// charges, as the Go side's pacer does, so many small ones keep their sum.
+class BoardClock {
+  constructor(serial) {
+    this.serial = serial;
+    this.busyUntil = 0; // performance.now() time until which the board is busy
+  }
+
+  charge(ms) {
+    if (!(ms > 0)) return;
+    const now = performance.now();
+    // Credit for an overrun sleep lasts half a millisecond; an idle board
+    // banks none.
+    this.busyUntil = Math.max(this.busyUntil, now - 0.5) + ms;
+    if (this.busyUntil - now >= 1) this.settle();
+  }
+
+  // settle waits out the work charged so far. Meanwhile the board takes
+  // nothing from the line: its receive buffer fills, then drops.
+  settle() {
+    const wait = this.busyUntil - performance.now();
+    if (wait <= 0) return;
+    this.serial.reportHeld();
+    Atomics.wait(sleepCell, 0, 0, wait);
+  }
+}
+
+// compileUnits prices code for the CPU model: bytes inside string and bytes
+// literals and comments cost the lexer little; other bytes are parsed and
+// compiled.
+function compileUnits(code) {
+  let literal = 0, other = 0;
+  for (let i = 0; i < code.length; i++) {
+    const c = code[i];
+    if (c === 0x27 || c === 0x22) {
+      const triple = code[i + 1] === c && code[i + 2] === c;
+      let j = i + (triple ? 3 : 1);
+      for (; j < code.length; j++) {
+        if (code[j] === 0x5c) { j++; continue; }
+        if (code[j] === c && (!triple || (code[j + 1] === c && code[j + 2] === c))) {
+          j += triple ? 2 : 0;
+          break;
+        }
+        if (!triple && code[j] === 0x0a) break;
+      }
+      literal += Math.min(j + 1, code.length) - i;
+      i = j;
+    } else if (c === 0x23) {
+      let j = i;
+      while (j < code.length && code[j] !== 0x0a) j++;
+      literal += j - i;
+      i = j - 1;
+    } else {
+      other++;
+    }
+  }
+  return COST.exec + other * COST.codeByte + literal * COST.literalByte;
 }
 
 function log(msg) {
@@ -128,50 +277,111 @@ function log(msg) {
 
 // The serial line as the firmware sees it: a transmit buffer flushed to the
 // Go side, and a receive side pulled from the Go side's receive buffer.
+// txWorker is the UART's transmitter: a thread of its own that sends what
+// the firmware puts in a shared ring while the VM runs on. Without it a
+// board's last output before a long silent computation ("OK", say) would
+// wait in a buffer until the VM next called out, where a board's UART sends
+// it at once.
+const TX_RING = 1 << 16;
+const TX_WORKER = `
+const { workerData } = require("node:worker_threads");
+const fs = require("node:fs");
+const ctl = new Int32Array(workerData.sab, 0, 3); // head, tail, waiting
+const buf = new Uint8Array(workerData.sab, 16);
+try {
+  for (;;) {
+    const tail = Atomics.load(ctl, 1);
+    const head = Atomics.load(ctl, 0);
+    if (head === tail) {
+      Atomics.store(ctl, 2, 1);
+      Atomics.wait(ctl, 0, tail);
+      Atomics.store(ctl, 2, 0);
+      continue;
+    }
+    const end = head > tail ? head : buf.length;
+    for (let off = tail; off < end; ) off += fs.writeSync(workerData.fd, buf, off, end - off);
+    Atomics.store(ctl, 1, end % buf.length);
+    Atomics.notify(ctl, 1);
+  }
+} catch {
+  // The Go side went away: the board is being switched off.
+}
+`;
+
 class Serial {
   constructor() {
-    this.out = Buffer.alloc(8192);
-    this.outLen = 0;
-    this.lastFlush = realNow();
+    const sab = new SharedArrayBuffer(16 + TX_RING);
+    this.ctl = new Int32Array(sab, 0, 3);
+    this.ring = new Uint8Array(sab, 16);
+    this.tx = new Worker(TX_WORKER, { eval: true, workerData: { sab, fd: TX_FD } });
+    this.tx.unref();
+    this.capture = null; // bytes kept back instead of sent (suppressOutput)
+    this.readSinceReport = false; // the program read pulled bytes since the Go side last heard how many are left
     this.lastPoll = 0;
     this.in = Buffer.alloc(0);
     this.inPos = 0;
     this.header = Buffer.alloc(5);
+    this.clock = null; // the board's clock, when the model keeps time
   }
 
   write(bytes) {
     for (const b of bytes) this.writeByte(b);
   }
 
+  // writeByte sends a byte, once the board is done with the work the model
+  // charged before it.
   writeByte(b) {
-    if (this.outLen === this.out.length) this.flush();
-    this.out[this.outLen++] = b;
+    if (this.capture) {
+      this.capture.push(b);
+      return;
+    }
+    this.clock?.settle();
+    if (this.readSinceReport) {
+      // The host may answer this byte by sending more: first tell the Go
+      // side how much of its buffer the board still fills.
+      this.reportHeld();
+    }
+    const head = this.ctl[0];
+    const next = (head + 1) % TX_RING;
+    while (next === Atomics.load(this.ctl, 1)) Atomics.wait(this.ctl, 1, next, 10);
+    this.ring[head] = b;
+    Atomics.store(this.ctl, 0, next);
+    if (Atomics.load(this.ctl, 2)) Atomics.notify(this.ctl, 0);
   }
 
   writeString(s) {
     this.write(Buffer.from(s, "latin1"));
   }
 
+  // flush waits out the work charged so far: output already leaves as it
+  // is written.
   flush() {
-    let off = 0;
-    while (off < this.outLen) off += fs.writeSync(TX_FD, this.out, off, this.outLen - off);
-    this.outLen = 0;
-    this.lastFlush = realNow();
+    this.clock?.settle();
+  }
+
+  // reportHeld tells the Go side how many pulled bytes the program has not
+  // read yet: they still fill the board's receive buffer.
+  reportHeld() {
+    this.readSinceReport = false;
+    const req = Buffer.alloc(5);
+    req[0] = 0x48; // 'H'
+    req.writeUInt32LE(this.available(), 1);
+    fs.writeSync(REQUEST_FD, req);
   }
 
   // Called for each byte a running program prints: keeps the line moving and,
   // as a UART interrupt would, notices a Ctrl-C that arrived meanwhile.
   tick(intr, onInterrupt) {
     const now = realNow();
-    if (now - this.lastFlush >= 2 || this.outLen >= 4096) this.flush();
     if (intr >= 0 && now !== this.lastPoll) {
       this.lastPoll = now;
       if (this.pendingHas(intr)) {
         onInterrupt();
       } else {
-        const req = Buffer.alloc(3);
+        const req = Buffer.alloc(7);
         req[0] = 0x50; // 'P'
         req.writeInt16LE(intr, 1);
+        req.writeUInt32LE(this.available(), 3);
         fs.writeSync(REQUEST_FD, req);
         const { interrupted } = this.readReply();
         if (interrupted) onInterrupt();
@@ -231,6 +441,7 @@ class Serial {
   // readByte blocks for the next byte from the host.
   readByte() {
     while (this.available() === 0) this.pull(4096, -1);
+    this.readSinceReport = true;
     return this.in[this.inPos++];
   }
 }
@@ -243,9 +454,13 @@ class Board {
     // a Pyboard's keeps time on its battery.
     if (this.profile.clockUnset) clockOffset = Date.UTC(2000, 0, 1) - realNow();
     this.serial = new Serial();
+    if (args.flash || args.cpu) this.serial.clock = this.clock = new BoardClock(this.serial);
     this.mp = null;
     this.raw = false; // in the raw REPL
     this.rawLineEmpty = true;
+    this.rawLine = []; // the raw REPL's line so far, which Ctrl-D compiles
+    this.compileMs = 0; // compile time to charge once the exec has said OK
+    this.execOut = 0; // bytes the exec has written so far
     this.friendlyPaste = false; // in the friendly REPL's paste mode (Ctrl-E)
     this.suppress = null; // bytes of VM output to swallow (raw-paste's "OK")
   }
@@ -258,6 +473,12 @@ class Board {
     }
     this.suppress = null;
     this.serial.writeByte(byte);
+    if (this.compileMs > 0 && ++this.execOut === 2) {
+      // The raw REPL says OK, then parses and compiles the line.
+      const ms = this.compileMs;
+      this.compileMs = 0;
+      this.clock.charge(ms);
+    }
     if (this.mp) this.serial.tick(this.interruptChar(), () => this.interrupt());
   }
 
@@ -273,6 +494,7 @@ class Board {
       }
     }
     const b = this.serial.in[this.serial.inPos++];
+    this.serial.readSinceReport = true;
     if (b === intr) {
       this.interrupt();
       return null;
@@ -289,14 +511,68 @@ class Board {
   }
 
   async startVM() {
+    const guard = heapGuard.next();
     const mp = await loadMicroPython({
       linebuffer: false,
       stdout: (bytes) => { for (const b of bytes) this.onOutput(b); },
       stdin: () => this.onInput(),
+      // Room for what booting takes, then a ballast brings it down.
+      ...(this.args.heap > 0 ? { heapsize: this.args.heap + HEAP_BOOT_MARGIN } : {}),
     });
     mp.registerJsModule("machine", machine);
     this.mountRoot(mp);
+    this.gcCollect = null;
+    if (this.args.heap > 0) this.limitHeap(mp, guard);
     this.mp = mp;
+  }
+
+  // limitHeap gives the VM a board's heap: gc.mem_free() says args.heap,
+  // and the heap cannot grow. The VM's gc module counts the 128 MB it could
+  // add (gc_get_max_new_split) in mem_free; the board's own gc module,
+  // which takes its name in sys.modules, does not. A ballast held by that
+  // module takes what the VM has beyond the board's figure.
+  limitHeap(mp, guard) {
+    const realGc = mp.pyimport("gc");
+    this.gcCollect = realGc.collect;
+    mp.runPython(HEAP_MODULE);
+    const free = () => {
+      this.gcCollect();
+      return realGc.mem_free() - VM_NEW_SPLIT;
+    };
+    // A bytearray of n bytes takes n rounded up to 16-byte blocks, and a
+    // block for itself.
+    const ballast = free() - this.args.heap - 16;
+    if (ballast > 0) mp.runPython(`import gc\ngc._ballast = bytearray(${ballast})\ndel gc`);
+    const got = free();
+    if (Math.abs(got - this.args.heap) > 256) log(`heap: asked for ${this.args.heap} bytes free after boot, got ${got}`);
+    guard.locked = true;
+    // With growth refused, malloc can still hand the GC a new area from
+    // what the wasm memory already has: take it all, leaving the C side
+    // small pieces (a directory listing needs about 2 KB) that no GC area
+    // fits in.
+    const M = mp._module;
+    const pads = [];
+    for (let i = 0; i < 32; i++) {
+      pads.push(M._malloc(HEAP_PAD));
+      M._malloc(64);
+    }
+    for (let size = 1 << 26; size >= 16; size >>= 1) {
+      while (M._malloc(size)) { /* ballast for the C heap, never freed */ }
+    }
+    for (const p of pads) M._free(p);
+    log(`heap: ${got} bytes free after boot, fixed`);
+  }
+
+  // afterExec collects the garbage an exec left, as the board's GC would
+  // have by the time the next one needs the memory: the VM collects only
+  // between calls into it (the wasm port cannot scan its own stack).
+  afterExec() {
+    if (!this.gcCollect) return;
+    try {
+      this.gcCollect();
+    } catch (err) {
+      log(`gc after exec: ${err.message ?? err}`);
+    }
   }
 
   // The board's flash is the host directory: mounted in Emscripten's FS,
@@ -308,7 +584,7 @@ class Board {
   mountRoot(mp) {
     const FS = mp.FS;
     FS.mkdir("/board");
-    FS.mount(hostFS(FS, () => clockOffset), { root: this.args.root }, "/board");
+    FS.mount(hostFS(FS, () => clockOffset, this.fsTiming()), { root: this.args.root }, "/board");
     let mounts;
     if (this.args.profile === "pyboard") {
       for (const sub of ["flash", "sd"]) fs.mkdirSync(`${this.args.root}/${sub}`, { recursive: true });
@@ -317,6 +593,35 @@ class Board {
       mounts = "vfs.mount(_D('/board'), '/')\nos.chdir('/')\n";
     }
     mp.runPython(DRIVE + "vfs.umount('/')\n" + mounts + "del _D, vfs, os\n");
+  }
+
+  // fsTiming charges the board's clock for its filesystem's work: a helper
+  // loop turn per read or write (CPU), and the flash's program and erase
+  // times (flash). Each 4 KB block a file's writes touch after it was opened
+  // is a freshly erased one, as littlefs and FAT on 4 KB sectors write.
+  fsTiming() {
+    if (!this.clock) return null;
+    const { cpu, flash } = this.args;
+    const loopMs = COST.fsCall * this.profile.pystoneUs / 1000;
+    return {
+      data: (stream, isWrite, at, n) => {
+        let ms = cpu ? loopMs : 0;
+        if (isWrite && flash && n > 0) {
+          stream.erased ??= new Set();
+          for (let block = Math.floor(at / FLASH_BLOCK); block * FLASH_BLOCK < at + n; block++) {
+            if (!stream.erased.has(block)) {
+              stream.erased.add(block);
+              ms += FLASH_ERASE_MS;
+            }
+          }
+          ms += n * FLASH_PAGE_MS / 256;
+        }
+        this.clock.charge(ms);
+      },
+      meta: () => {
+        if (flash) this.clock.charge(this.profile.metaMs);
+      },
+    };
   }
 
   async powerOn() {
@@ -367,11 +672,19 @@ class Board {
   }
 
   suppressOutput(fn) {
-    const saved = this.serial.outLen;
-    fn();
-    const produced = Buffer.from(this.serial.out.subarray(saved, this.serial.outLen));
-    this.serial.outLen = saved;
-    return produced;
+    this.serial.capture = [];
+    try {
+      fn();
+      return Buffer.from(this.serial.capture);
+    } finally {
+      this.serial.capture = null;
+    }
+  }
+
+  // cpuMs is what the CPU model charges for an exec of code: nothing when
+  // it is off.
+  cpuMs(code) {
+    return this.args.cpu ? compileUnits(code) * this.profile.pystoneUs / 1000 : 0;
   }
 
   // feed passes one byte to the VM's REPL, tracking the mode it is in.
@@ -379,6 +692,20 @@ class Board {
     if (this.raw) {
       if (b === CTRL_B) this.raw = false;
       this.rawLineEmpty = b === CTRL_A || b === CTRL_C || b === CTRL_D || b === CTRL_B;
+      if (this.rawLineEmpty) {
+        if (b === CTRL_D && this.rawLine.length > 0) {
+          this.compileMs = this.cpuMs(this.rawLine);
+          this.execOut = 0;
+        }
+        if (b === CTRL_D) {
+          // The board stops reading to run the line: what it has pulled
+          // beyond it waits in its buffer.
+          this.serial.reportHeld();
+        }
+        this.rawLine = [];
+      } else if (this.args.cpu) {
+        this.rawLine.push(b);
+      }
     } else if (this.friendlyPaste) {
       if (b === CTRL_C || b === CTRL_D) this.friendlyPaste = false;
     } else if (b === CTRL_A) {
@@ -388,6 +715,8 @@ class Board {
       this.friendlyPaste = true;
     }
     const ret = this.mp.replProcessChar(b);
+    this.compileMs = 0;
+    if (b === CTRL_D) this.afterExec();
     if (ret !== 0) await this.softReset();
   }
 
@@ -472,17 +801,23 @@ class Board {
       this.rawLineEmpty = true;
       return;
     }
+    // The board has lexed the code as it came; now it compiles and runs it.
+    s.reportHeld();
+    this.clock?.charge(this.cpuMs(code));
     // Run it as the raw REPL runs code; the "OK" is raw mode's, not paste's.
     this.suppress = Buffer.from("OK");
     for (const b of code) this.mp.replProcessChar(b);
     this.rawLineEmpty = true;
+    this.rawLine = [];
     const ret = this.mp.replProcessChar(CTRL_D);
+    this.afterExec();
     if (ret !== 0) await this.softReset();
   }
 }
 
 const args = parseArgs(process.argv.slice(2));
 translateErrnoAtSyscalls();
+heapGuard.install();
 try {
   await new Board(args).run();
 } catch (err) {
