@@ -1,10 +1,17 @@
 package rig_test
 
 import (
+	"bytes"
+	"crypto/rand"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
+	"go.bug.st/serial"
+
 	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
+	"github.com/ftpbridge/ftpbridge/scripts/rig"
 )
 
 // BenchmarkLineRate measures how fast 64 KB written by the board reach the
@@ -35,4 +42,66 @@ func BenchmarkLineRate(b *testing.B) {
 		l.expect("\x04>", 10*time.Second)
 	}
 	b.ReportMetric(float64(size-1)*float64(b.N)/elapsed.Seconds()/lineRate, "line-ratio")
+}
+
+// BenchmarkReferenceUpload uploads 32 KB of random bytes the way mpremote's
+// fs cp does (raw-paste, a repr-quoted 256-byte chunk per exec) and
+// reports line-ratio = file bytes / (elapsed x 11,520), and file-B/s. On a
+// real STM32WB55 at 115200 baud mpremote moves random data at 1.56-1.96
+// KB/s, 0.14-0.17 of the line (micropython PR #18785): the rig's timed
+// model should land near it.
+func BenchmarkReferenceUpload(b *testing.B) {
+	const size = 32 * 1024
+	const lineRate = 115200 / 10
+	timed := func(o boardtest.Options) boardtest.Options {
+		o.Flash, o.CPU, o.Heap = true, true, rig.RealHeap(boardtest.ESP32)
+		return o
+	}
+	cases := []struct {
+		name string
+		opts boardtest.Options
+	}{
+		{"esp32/untimed", boardtest.Options{Baud: 115200}},
+		{"esp32/latency=2ms/flash", boardtest.Options{Baud: 115200, Latency: 2 * time.Millisecond, Flash: true}},
+		{"esp32/latency=2ms/timed", timed(boardtest.Options{Baud: 115200, Latency: 2 * time.Millisecond})},
+		{"esp32/latency=16ms/timed", timed(boardtest.Options{Baud: 115200, Latency: 16 * time.Millisecond})},
+		{"esp32/usb-cdc/timed", timed(boardtest.Options{USBCDC: true})},
+	}
+	data := make([]byte, size)
+	rand.Read(data)
+	for _, c := range cases {
+		b.Run(c.name, func(b *testing.B) {
+			board := boardtest.Start(b, boardtest.ESP32, c.opts)
+			port, err := serial.Open(board.Device, &serial.Mode{BaudRate: 115200})
+			if err != nil {
+				b.Fatal(err)
+			}
+			b.Cleanup(func() { port.Close() })
+			var phases [5]time.Duration
+			m := &mpremote{s: newPyserial(port), phases: &phases}
+			if err := m.enterRaw(); err != nil {
+				b.Fatal(err)
+			}
+			b.SetBytes(size)
+			var elapsed time.Duration
+			for b.Loop() {
+				start := time.Now()
+				if err := m.writeFile("ref.bin", data); err != nil {
+					b.Fatal(err)
+				}
+				elapsed += time.Since(start)
+			}
+			if got, err := os.ReadFile(filepath.Join(board.Root, "ref.bin")); err != nil || !bytes.Equal(got, data) {
+				b.Fatalf("the board holds %d other bytes (%v)", len(got), err)
+			}
+			perSecond := float64(size) * float64(b.N) / elapsed.Seconds()
+			b.ReportMetric(perSecond/lineRate, "line-ratio")
+			b.ReportMetric(perSecond, "file-B/s")
+			// Where an exec's time goes (open, chunks and close).
+			execs := float64(b.N * (size/256 + 2))
+			for i, name := range []string{"prompt", "paste-ok", "send", "end-ack", "output"} {
+				b.ReportMetric(phases[i].Seconds()*1000/execs, name+"-ms/exec")
+			}
+		})
+	}
 }

@@ -14,8 +14,8 @@ type spec struct {
 	cdcBuffer int
 	// heapFree is what gc.mem_free() says after boot on the real board.
 	heapFree int
-	// tick, if set, is how often a firmware waiting for input looks at its
-	// ring: the UART interrupt handler does not wake it.
+	// tick, if set, is how often a firmware waiting for input on its UART
+	// looks at its ring: the UART interrupt handler does not wake it.
 	tick time.Duration
 }
 

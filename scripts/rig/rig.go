@@ -266,7 +266,10 @@ func (b *Board) makeChip() error {
 		// them, so the line holds the host back instead of losing bytes.
 		rx = rxSpec{limit: sp.uartRing - 1, block: true}
 	}
-	if b.cfg.CPU {
+	if b.cfg.CPU && !b.cfg.USBCDC {
+		// Only the UART's interrupt handler leaves the task asleep: on
+		// native USB, TinyUSB's event hook wakes it
+		// (mp_hal_wake_main_task_from_isr in shared/tinyusb/mp_usbd.c).
 		rx.tick = sp.tick
 	}
 	b.chip = &vmChip{node: node, script: script, profile: b.cfg.Profile, root: root, running: b.cfg.Running,
