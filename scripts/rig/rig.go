@@ -163,13 +163,12 @@ func Start(cfg Config) (*Board, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	if err := cfg.check(); err != nil {
+		return nil, err
+	}
 	tmp, err := os.MkdirTemp("", "boardsim-")
 	if err != nil {
 		return nil, fmt.Errorf("rig: %w", err)
-	}
-	if err := cfg.check(); err != nil {
-		os.RemoveAll(tmp)
-		return nil, err
 	}
 	b := &Board{cfg: cfg, log: log, tmpDir: tmp, tx: make(chan []byte, 64), stop: make(chan struct{}),
 		stallAt: cfg.StallAfter}

@@ -544,6 +544,11 @@ func TestRealHeap(t *testing.T) {
 			if out, errText := l.exec(fmt.Sprintf("x=bytearray(%d)\nprint(len(x))", free/2)); strings.TrimSpace(out) != fmt.Sprint(free/2) {
 				t.Errorf("allocating half the heap: %q, %q", out, errText)
 			}
+			// What an exec leaves as garbage is collected before the next.
+			l.exec("x=None")
+			if out, errText := l.exec(fmt.Sprintf("y=bytearray(%d)\nprint(len(y))", free*2/3)); strings.TrimSpace(out) != fmt.Sprint(free*2/3) {
+				t.Errorf("allocating two thirds of the heap after freeing half: %q, %q", out, errText)
+			}
 		})
 	}
 }

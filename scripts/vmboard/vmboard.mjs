@@ -353,6 +353,13 @@ class Serial {
     this.write(Buffer.from(s, "latin1"));
   }
 
+  // writeNow sends s itself, past the transmitter; only while nothing is
+  // queued for it (at power-on).
+  writeNow(s) {
+    const b = Buffer.from(s, "latin1");
+    for (let off = 0; off < b.length; ) off += fs.writeSync(TX_FD, b, off, b.length - off);
+  }
+
   // flush waits out the work charged so far: output already leaves as it
   // is written.
   flush() {
@@ -625,8 +632,10 @@ class Board {
   }
 
   async powerOn() {
-    this.serial.writeString(this.profile.boot);
-    this.serial.flush();
+    // The ROM's greeting goes out before the transmitter thread has
+    // started: a host waiting for signs of life sees them as soon as on a
+    // board, however long the thread and the VM take to load.
+    this.serial.writeNow(this.profile.boot);
     await this.startVM();
     if (this.args.running) this.runMain();
     this.mp.replInit();
