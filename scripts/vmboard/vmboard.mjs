@@ -653,6 +653,22 @@ class Board {
     }
   }
 
+  // pyexec_file_if_exists: a file in the working directory (the Pyboard's
+  // /flash) runs with interrupts on; its exception is printed and the
+  // board goes on to its REPL.
+  runFile(name) {
+    const dir = this.args.profile === "pyboard" ? `${this.args.root}/flash` : this.args.root;
+    if (!fs.existsSync(`${dir}/${name}`)) return;
+    try {
+      this.mp.runPython("import micropython\nmicropython.kbd_intr(3)\ndel micropython\n" +
+        `exec(compile(open('${name}').read(), '${name}', 'exec'))\n`);
+    } catch (err) {
+      // The VM's traceback starts in the line that ran the file; a
+      // board's starts in the file.
+      this.serial.writeString(this.traceback(err, name).replace(/  File "<stdin>", line 1, in <module>\r\n/, ""));
+    }
+  }
+
   traceback(err, file) {
     const type = err.type ?? "Exception";
     let text = String(err.message ?? "");
@@ -670,6 +686,10 @@ class Board {
     // A new interpreter starts in the friendly REPL; the firmware goes back
     // to the mode it was in.
     const raw = this.raw;
+    // As the ports' main.c: boot.py runs after every reset, main.py only
+    // when the board comes back to the friendly REPL.
+    this.runFile("boot.py");
+    if (!raw) this.runFile("main.py");
     const banner = this.suppressOutput(() => this.mp.replInit());
     if (raw) {
       this.mp.replProcessChar(CTRL_A);
