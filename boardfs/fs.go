@@ -29,6 +29,9 @@ var (
 	// ErrBoardReset: the board reset during an operation; the next one
 	// finds it again, helpers installed. It is repl's.
 	ErrBoardReset = repl.ErrBoardReset
+	// ErrProgramRunning: the board's holder keeps it for a program that
+	// runs (Hold.Keep). It is an ErrBusy.
+	ErrProgramRunning = fmt.Errorf("%w running a program", ErrBusy)
 )
 
 // Info says what a board is and what it can do, as it answered about
@@ -79,6 +82,7 @@ type FS struct {
 	opts  Options
 	log   *slog.Logger
 	board chan struct{} // holds a token while an operation uses the board
+	share sharing       // who waits for the board, and its holder (hold.go)
 	d     dialect       // how this board is spoken to
 }
 

@@ -170,7 +170,7 @@ func (l *Link) disconnect(ctx context.Context, why string) {
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
 	var err error
-	if fsys.acquireUntil(actx) == nil {
+	if fsys.acquireUntil(WithOp(actx, "ftpbridge letting go of the board ("+why+")")) == nil {
 		err = conn.Close()
 		fsys.release()
 	} else {

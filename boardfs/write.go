@@ -49,6 +49,9 @@ type Upload struct {
 	byteSum   int64      // the sum of the bytes sent (checkUpload)
 	probed    bool       // the board was asked for the old file's sums
 	old       *blockSums // the target's sums before the upload; nil: none
+	// op carries the name of the operation (WithOp) that started the
+	// upload to its later segments, which Write sends with no context.
+	op context.Context
 }
 
 // Create starts an upload that replaces p when committed.
@@ -60,7 +63,7 @@ func (f *FS) Create(ctx context.Context, p string) (*Upload, error) {
 	if err != nil {
 		return nil, err
 	}
-	u := &Upload{f: f, p: p, tmp: tmp, hash: sha256.New()}
+	u := &Upload{f: f, p: p, tmp: tmp, hash: sha256.New(), op: WithOp(context.Background(), opName(ctx))}
 	if f.canDelta() {
 		u.copy = []byte{}
 	}
@@ -76,7 +79,7 @@ func (f *FS) Append(ctx context.Context, p string) (*Upload, error) {
 	if why := f.d.lacks(featAppend); why != "" {
 		return nil, fmt.Errorf("boardfs: append %q: %w (%s)", p, ErrNotSupported, why)
 	}
-	u := &Upload{f: f, p: p, tmp: p, appending: true, started: true, hash: sha256.New()}
+	u := &Upload{f: f, p: p, tmp: p, appending: true, started: true, hash: sha256.New(), op: WithOp(context.Background(), opName(ctx))}
 	e, err := f.Stat(ctx, p)
 	switch {
 	case err == nil:
@@ -98,7 +101,7 @@ func (u *Upload) Write(p []byte) (int, error) {
 	}
 	u.buf = append(u.buf, p...)
 	for len(u.buf) >= segment {
-		if err := u.flush(context.Background(), segment); err != nil {
+		if err := u.flush(u.op, segment); err != nil {
 			return 0, err
 		}
 	}
