@@ -368,10 +368,11 @@ func (j *Job) boardFS() (*boardfs.FS, error) {
 // it where it lands.
 func (j *Job) writeOnce(fsys *boardfs.FS) error {
 	q := j.q
-	ctx := q.s.ctx
 	q.mu.Lock()
 	m := j.m
 	q.mu.Unlock()
+	// A console that gives the board up says to whom.
+	ctx := boardfs.WithOp(q.s.ctx, "the upload of "+m.Target)
 	if !m.Committed && !m.Deleted {
 		up, off, err := j.open(ctx, fsys, m)
 		if err != nil {
