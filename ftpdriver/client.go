@@ -86,6 +86,7 @@ func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx co
 	defer d.srv.leave()
 	ctx, cancel := context.WithTimeoutCause(d.ctx, timeout, ErrTimeout)
 	defer cancel()
+	ctx = boardfs.WithOp(ctx, d.ss.opName(op, p))
 	start := time.Now()
 	t := target{fsys: fsys, path: onBoard, cache: m.cache, log: log, m: m, q: d.srv.queue(m, fsys)}
 	// An upload to this path that its client heard succeed, but the

@@ -230,6 +230,9 @@ func (c *controlConn) dispatch(line string) error {
 	}
 	c.mu.Unlock()
 	c.prevCmd = name
+	if ss := c.session(); ss != nil {
+		ss.setCommand(name)
+	}
 	c.out = append(c.out, v.pass...)
 	c.out = append(c.out, '\r', '\n')
 	return nil

@@ -149,8 +149,28 @@ type session struct {
 
 	loggedIn atomic.Bool
 
-	mu     sync.Mutex
-	filter listFilter // for the next listing, from LIST or NLST's pattern
+	mu      sync.Mutex
+	filter  listFilter // for the next listing, from LIST or NLST's pattern
+	command string     // the name of the command last passed to the library
+}
+
+// setCommand notes the command the library is about to run.
+func (ss *session) setCommand(name string) {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	ss.command = name
+}
+
+// opName names an operation on name (a clean absolute path) for the board's
+// other user, its console: "RETR /main.py", after the FTP command that
+// asked for it, else after the driver's operation.
+func (ss *session) opName(op, name string) string {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if ss.command != "" {
+		op = ss.command
+	}
+	return op + " " + name
 }
 
 // New returns a server for board. Call Listen, then Serve.
