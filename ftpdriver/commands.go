@@ -12,8 +12,8 @@ import (
 // server (v0.32.1; no upstream issue was found for these unless one is
 // named). A hook runs on the session's command goroutine while the library
 // waits for the line, so it may take its time; one that answers waits for
-// a running transfer's final reply first, as the library would. To serve a
-// new command (SITE ...), add a hook here.
+// a running transfer's final reply first, as the library would. SITE is
+// served here (site.go).
 
 // command is one command line, as a hook sees it.
 type command struct {
@@ -56,6 +56,7 @@ var commandHooks = map[string]commandHook{
 	"NLST": listHook,
 	"MLSD": listHook,
 	"STAT": statHook,
+	"SITE": siteHook,
 }
 
 var preLogin = map[string]bool{"AUTH": true, "FEAT": true, "OPTS": true}

@@ -151,6 +151,8 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		msg, kind, level = "a part of the path is a file, not a directory", fs.ErrNotExist, slog.LevelInfo
 	case errors.Is(err, ErrRestart):
 		msg, kind, level = "cannot restart there: downloads restart inside the file, uploads at its end", ErrRestart, slog.LevelInfo
+	case errors.Is(err, boardfs.ErrProgramRunning):
+		msg, kind, level = "board busy running a program (on ftpbridge's console), try again once it ends", boardfs.ErrBusy, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrBusy):
 		msg, kind, level = "board busy, try again", boardfs.ErrBusy, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrNoSpace):

@@ -33,6 +33,9 @@ type Options struct {
 	// Driver configures the server; Logger and Listener are filled in,
 	// and SpoolDir, when empty, with a directory of the test's.
 	Driver ftpdriver.Options
+	// Serve, when set, is what Start's server serves in place of the
+	// board's link: the link with more to it (a console, for SITE).
+	Serve func(link *boardfs.Link) ftpdriver.Board
 }
 
 // Server is a running FTP server over an emulated board.
@@ -58,8 +61,12 @@ func Start(tb testing.TB, opts Options) *Server {
 	b := boardtest.Start(tb, opts.Profile, opts.Board)
 	link := startLink(tb, b, opts, log)
 	s := &Server{Board: b, Link: link, opts: opts}
+	var board ftpdriver.Board = link
+	if opts.Serve != nil {
+		board = opts.Serve(link)
+	}
 	s.Addr, s.Spool, s.stop = serve(tb, opts, log, func(dopts ftpdriver.Options) *ftpdriver.Server {
-		s.srv = ftpdriver.New(link, dopts)
+		s.srv = ftpdriver.New(board, dopts)
 		return s.srv
 	})
 	return s
