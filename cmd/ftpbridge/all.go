@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/console"
 	"github.com/ftpbridge/ftpbridge/ftpdriver"
 )
 
@@ -31,13 +32,22 @@ const (
 // board is served as a folder of "/" named after the port, from when the
 // board answers until a while after its port is gone, and again when the
 // port is back.
-func serveAll(ctx context.Context, a *app, line lineFlags, server serverFlags, tlsConfig *tls.Config) error {
+func serveAll(ctx context.Context, a *app, line lineFlags, server serverFlags, cons consoleFlags, tlsConfig *tls.Config) error {
 	log := a.log
 	ln, err := listen(ctx, server)
 	if err != nil {
 		return err
 	}
 	defer ln.Close()
+	cs, err := openConsoles(ctx, log, cons, server)
+	if err != nil {
+		return err
+	}
+	if err := cs.prepareAll(); err != nil {
+		return err
+	}
+	cctx, stopConsoles := context.WithCancel(ctx)
+	defer stopConsoles()
 
 	f := &fleet{
 		log:       log,
@@ -46,15 +56,21 @@ func serveAll(ctx context.Context, a *app, line lineFlags, server serverFlags, t
 		// The links outlive the server, which waits for the operations
 		// still on the boards; stopping them then leaves each board in its
 		// friendly REPL.
-		base:   context.WithoutCancel(ctx),
-		byPort: map[string]*member{},
-		byName: map[string]*member{},
+		base:        context.WithoutCancel(ctx),
+		byPort:      map[string]*member{},
+		byName:      map[string]*member{},
+		consoles:    cs,
+		consolesCtx: cctx,
 	}
+	cs.serveTCP(cctx, f)
 	srv := ftpdriver.NewMulti(f, driverOptions(log, ln, server, line, tlsConfig))
 	wctx, stopWatch := context.WithCancel(ctx)
 	watched := make(chan struct{})
 	go func() { f.watch(wctx); close(watched) }()
 	defer func() { stopWatch(); <-watched; f.stop() }()
+	// The consoles let the boards go before their links close them: a
+	// program running there keeps running.
+	defer func() { stopConsoles(); cs.wait() }()
 	return serveFTP(ctx, a, srv, "for every MicroPython board plugged in, one folder each", server, tlsConfig)
 }
 
@@ -65,6 +81,9 @@ type fleet struct {
 	line      lineFlags
 	listPorts func() ([]serialPort, error)
 	base      context.Context // the links' parent: outlives the server
+	// The boards' consoles, and what stops them: before the links.
+	consoles    *consoles
+	consolesCtx context.Context
 
 	mu      sync.Mutex
 	byPort  map[string]*member // the board-like ports listed, by port name
@@ -86,6 +105,7 @@ type member struct {
 
 	// Once connected.
 	link      *boardfs.Link
+	console   *console.Console
 	stopLink  context.CancelFunc
 	goneSince time.Time // when its port was first seen missing; zero while listed
 	hidden    bool
@@ -113,10 +133,24 @@ func (f *fleet) Board(name string) (ftpdriver.Board, bool) {
 	if !ok || m.link == nil || m.hidden {
 		return nil, false
 	}
-	return m.link, true
+	return consoleBoard{Link: m.link, c: m.console}, true
 }
 
-var _ ftpdriver.Boards = (*fleet)(nil)
+// Console returns a shown board's console, by its folder name.
+func (f *fleet) Console(name string) (*console.Console, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	m, ok := f.byName[name]
+	if !ok || m.link == nil || m.hidden {
+		return nil, false
+	}
+	return m.console, true
+}
+
+var (
+	_ ftpdriver.Boards = (*fleet)(nil)
+	_ console.Consoles = (*fleet)(nil)
+)
 
 // watch lists the ports every scanEvery until ctx is done.
 func (f *fleet) watch(ctx context.Context) {
@@ -251,6 +285,7 @@ func (f *fleet) connect(ctx context.Context, m *member) {
 	}
 	lctx, stopLink := context.WithCancel(f.base)
 	m.link, m.stopLink = link, stopLink
+	m.console = f.consoles.start(f.consolesCtx, link, m.name, f.consoles.ptyFor(m.name, true))
 	f.running.Add(1)
 	f.mu.Unlock()
 	log.Info("serving a board", "folder", "/"+m.name, "info", link.Info().String())

@@ -107,6 +107,11 @@ func TestServeFlags(t *testing.T) {
 		{"all with a port", []string{"--all", "/dev/a"}, nil, "--all serves every board plugged in and takes no PORT", true},
 		{"all from the environment with a port", []string{"/dev/a"}, map[string]string{"FTPBRIDGE_ALL": "true"}, "--all", true},
 		{"unknown flag", []string{"--colour"}, nil, "unknown flag", true},
+		{"console on all interfaces without credentials", []string{"--console", "0.0.0.0:2323"}, nil, "refusing to serve the console on 0.0.0.0:2323 without --user and --password", true},
+		{"console from the environment", nil, map[string]string{"FTPBRIDGE_CONSOLE": ":2323"}, "refusing to serve the console", true},
+		{"console with credentials", []string{"--console", "0.0.0.0:2323", "--listen", "0.0.0.0:2121", "--user", "me", "--password", "pw"}, nil, noBoard, false},
+		{"console on loopback", []string{"--console", "127.0.0.1:2323", "--console-pty", "/tmp/x", "--console-keeps-program"}, nil, noBoard, false},
+		{"bad console address", []string{"--console", "nocolon"}, nil, "--console", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -13,6 +13,7 @@ import (
 	"go.bug.st/serial"
 
 	"github.com/ftpbridge/ftpbridge/boardfs"
+	"github.com/ftpbridge/ftpbridge/console"
 	"github.com/ftpbridge/ftpbridge/ftpdriver"
 )
 
@@ -33,6 +34,7 @@ func newRootCmd(a *app) *cobra.Command {
 	var (
 		line    lineFlags
 		server  serverFlags
+		cons    consoleFlags
 		verbose bool
 		all     bool
 	)
@@ -80,6 +82,9 @@ capitals, dashes as underscores). The command line wins.`,
 			if err := server.check(); err != nil {
 				return err
 			}
+			if err := cons.check(server); err != nil {
+				return err
+			}
 			if all && len(args) == 1 {
 				return usagef("--all serves every board plugged in and takes no PORT (got %q)", args[0])
 			}
@@ -88,17 +93,18 @@ capitals, dashes as underscores). The command line wins.`,
 				return err
 			}
 			if all {
-				return serveAll(cmd.Context(), a, line, server, tlsConfig)
+				return serveAll(cmd.Context(), a, line, server, cons, tlsConfig)
 			}
 			port := ""
 			if len(args) == 1 {
 				port = args[0]
 			}
-			return serve(cmd.Context(), a, port, line, server, tlsConfig)
+			return serve(cmd.Context(), a, port, line, server, cons, tlsConfig)
 		},
 	}
 	line.AddToCommand(cmd)
 	server.AddToCommand(cmd)
+	cons.AddToCommand(cmd)
 	cmd.Flags().BoolVar(&all, "all", false, "serve every MicroPython board plugged in, each as a folder named after its port")
 	cmd.PersistentFlags().BoolVarP(&verbose, "verbose", "v", false, "log every board exec and FTP operation")
 	cmd.SetFlagErrorFunc(func(_ *cobra.Command, err error) error { return &usageError{err} })
@@ -108,7 +114,7 @@ capitals, dashes as underscores). The command line wins.`,
 
 // serve runs the bridge until ctx is done (Ctrl-C, SIGTERM), then closes
 // the client connections and leaves the board in its friendly REPL.
-func serve(ctx context.Context, a *app, port string, line lineFlags, server serverFlags, tlsConfig *tls.Config) error {
+func serve(ctx context.Context, a *app, port string, line lineFlags, server serverFlags, cons consoleFlags, tlsConfig *tls.Config) error {
 	log := a.log
 	if port == "" {
 		ports, err := a.listPorts()
@@ -128,6 +134,10 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 		return err
 	}
 	defer ln.Close()
+	cs, err := openConsoles(ctx, log, cons, server)
+	if err != nil {
+		return err
+	}
 
 	// The link follows the board across unplugs: while it is away clients
 	// hear "board not connected", and it is taken back when it returns.
@@ -163,9 +173,15 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 	linkDone := make(chan struct{})
 	go func() { link.Run(lctx); close(linkDone) }()
 	defer func() { stopLink(); <-linkDone }()
+	// The console lets the board go before the link closes it: a program
+	// running there keeps running.
+	cctx, stopConsole := context.WithCancel(ctx)
+	defer func() { stopConsole(); cs.wait() }()
+	c := cs.start(cctx, link, port, cs.ptyFor(port, false))
+	cs.serveTCP(cctx, console.One{C: c})
 	dopts := driverOptions(log, ln, server, line, tlsConfig)
 	dopts.BoardName = port
-	srv := ftpdriver.New(link, dopts)
+	srv := ftpdriver.New(consoleBoard{Link: link, c: c}, dopts)
 	return serveFTP(ctx, a, srv, fmt.Sprintf("for %s on %s", link.Info(), port), server, tlsConfig)
 }
 
