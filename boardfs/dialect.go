@@ -9,6 +9,7 @@ import (
 	"hash/crc32"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/ftpbridge/ftpbridge/repl"
 )
@@ -139,7 +140,9 @@ func (osDialect) rename(ctx context.Context, f *FS, from, to string) error {
 
 // moveAcross moves a file between two mounts: a copy beside the target,
 // checked (size, and SHA-256 where the board has hashlib), renamed over
-// it, then the source deleted.
+// it, then the source deleted. The copy and the target share a directory,
+// so their rename is the board's own (_mv), never Rename again: a rename
+// that fails here fails the move, once, and the copy is removed.
 func (f *FS) moveAcross(ctx context.Context, from, to string) error {
 	src, err := f.Stat(ctx, from)
 	if err != nil {
@@ -153,23 +156,35 @@ func (f *FS) moveAcross(ctx context.Context, from, to string) error {
 		return err
 	}
 	if _, err := f.call(ctx, "copy", from, pyCall("_cp", from, tmp)); err != nil {
-		f.Remove(context.WithoutCancel(ctx), tmp)
+		f.dropCopy(ctx, tmp)
 		return err
 	}
 	var want []byte
 	if f.info.SHA256 {
 		if want, err = f.Hash(ctx, from); err != nil {
+			f.dropCopy(ctx, tmp)
 			return err
 		}
 	}
 	if err := f.verify(ctx, tmp, src.Size, want); err != nil {
-		f.Remove(context.WithoutCancel(ctx), tmp)
+		f.dropCopy(ctx, tmp)
 		return err
 	}
-	if err := f.Rename(ctx, tmp, to); err != nil {
+	if _, err := f.call(ctx, "rename", tmp, pyCall("_mv", tmp, to)); err != nil {
+		f.dropCopy(ctx, tmp)
 		return err
 	}
 	return f.Remove(ctx, from)
+}
+
+// dropCopy removes moveAcross's copy tmp, which will not be used, even
+// once ctx is done, within a bound of its own.
+func (f *FS) dropCopy(ctx context.Context, tmp string) {
+	dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := f.Remove(dctx, tmp); err != nil {
+		f.log.Warn("removing the copy of a failed move", "path", tmp, "err", err)
+	}
 }
 
 func topDir(p string) string {

@@ -86,7 +86,7 @@ func (f *FS) Stat(ctx context.Context, p string) (Entry, error) {
 
 // Mkdir makes a directory.
 func (f *FS) Mkdir(ctx context.Context, p string) error {
-	if err := checkPath(p); err != nil {
+	if err := checkTarget(p); err != nil {
 		return err
 	}
 	if why := f.d.lacks(featDirs); why != "" {
@@ -98,7 +98,7 @@ func (f *FS) Mkdir(ctx context.Context, p string) error {
 
 // Remove removes a file.
 func (f *FS) Remove(ctx context.Context, p string) error {
-	if err := checkPath(p); err != nil {
+	if err := checkTarget(p); err != nil {
 		return err
 	}
 	f.forget(p)
@@ -107,7 +107,7 @@ func (f *FS) Remove(ctx context.Context, p string) error {
 
 // RemoveDir removes an empty directory; ErrNotEmpty when it is not.
 func (f *FS) RemoveDir(ctx context.Context, p string) error {
-	if err := checkPath(p); err != nil {
+	if err := checkTarget(p); err != nil {
 		return err
 	}
 	if why := f.d.lacks(featDirs); why != "" {
@@ -122,10 +122,10 @@ func (f *FS) RemoveDir(ctx context.Context, p string) error {
 // to rename, is copied, checked and then deleted. On the micro:bit, which
 // has no rename, it is a copy and a delete, not atomic.
 func (f *FS) Rename(ctx context.Context, from, to string) error {
-	if err := checkPath(from); err != nil {
+	if err := checkTarget(from); err != nil {
 		return err
 	}
-	if err := checkPath(to); err != nil {
+	if err := checkTarget(to); err != nil {
 		return err
 	}
 	f.forget(from, to)

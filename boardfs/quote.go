@@ -92,3 +92,17 @@ func checkPath(p string) error {
 	}
 	return nil
 }
+
+// checkTarget is checkPath for what a change creates, replaces, moves or
+// removes: a name in a directory, which "/" is not. A write aimed at "/"
+// (STOR /.. cleans to it) would otherwise reach the board as a rename
+// over its root.
+func checkTarget(p string) error {
+	if err := checkPath(p); err != nil {
+		return err
+	}
+	if p == "/" {
+		return fmt.Errorf("%w: %q is the top of the board's files, not a name in a directory", ErrBadName, p)
+	}
+	return nil
+}

@@ -56,7 +56,7 @@ type Upload struct {
 
 // Create starts an upload that replaces p when committed.
 func (f *FS) Create(ctx context.Context, p string) (*Upload, error) {
-	if err := checkPath(p); err != nil {
+	if err := checkTarget(p); err != nil {
 		return nil, err
 	}
 	tmp, err := f.d.tempName(p)
@@ -73,7 +73,7 @@ func (f *FS) Create(ctx context.Context, p string) (*Upload, error) {
 // Append starts an upload that adds to p (creating it if absent). Appends
 // are written in place, so a failed one leaves part of its data.
 func (f *FS) Append(ctx context.Context, p string) (*Upload, error) {
-	if err := checkPath(p); err != nil {
+	if err := checkTarget(p); err != nil {
 		return nil, err
 	}
 	if why := f.d.lacks(featAppend); why != "" {
