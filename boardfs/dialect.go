@@ -2,8 +2,6 @@ package boardfs
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash/crc32"
@@ -40,9 +38,9 @@ type dialect interface {
 	// readCall returns the call that sends up to n bytes of p from offset
 	// in frames (frames.go), and the check its frames carry.
 	readCall(p string, offset, n int64) (call string, check frameCheck, err error)
-	// tempName returns a new name to write an upload to p under: beside
-	// it, hidden, matched by uploadTemp so listings skip it and the sweep
-	// removes it. An error says p cannot be a file on this board.
+	// tempName returns a new name to write an upload to p under: one
+	// newTempName makes in p's directory, which listings skip and the
+	// sweep removes. An error says p cannot be a file on this board.
 	tempName(p string) (string, error)
 	// sweepCode returns code that removes every upload temporary on the
 	// board and prints each one's path in hex.
@@ -200,11 +198,7 @@ func (d osDialect) readCall(p string, offset, n int64) (string, frameCheck, erro
 	return pyCall("_r", p, offset, n), check, nil
 }
 
-func (osDialect) tempName(p string) (string, error) {
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	return path.Join(path.Dir(p), "."+path.Base(p)+"."+hex.EncodeToString(rnd[:])+".ftpbridge"), nil
-}
+func (osDialect) tempName(p string) (string, error) { return newTempName(path.Dir(p)), nil }
 
 func (osDialect) sweepCode() string { return pyOnce("sweep", "_sw", "/") }
 

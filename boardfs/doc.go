@@ -58,8 +58,9 @@
 // # One STOR
 //
 // A client uploads /main.py. ftpdriver calls FS.Create (write.go), which
-// names a temporary file beside the target (the dialect's tempName),
-// /.main.py.1a2b3c4d.ftpbridge, shortened to tmp here. Upload.Write keeps
+// names a temporary file in the target's directory (newTempName, through
+// the dialect's tempName), /.ftpbridge-1a2b3c4d, shortened to tmp here;
+// names of that form are reserved, hidden from listings and swept. Upload.Write keeps
 // what comes and flush sends it a 4 KB segment at a time. Before the first
 // segment it asks for the old file's sums (delta.go), and a segment whose
 // blocks match is copied on the board (_ca) rather than sent:

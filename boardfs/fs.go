@@ -19,6 +19,10 @@ var (
 	ErrCorrupt      = errors.New("boardfs: data changed on the way")
 	ErrBusy         = errors.New("boardfs: board busy")
 	ErrNoSpace      = errors.New("boardfs: no space left on the board")
+	// ErrReserved: a name of the form ftpbridge gives its upload
+	// temporaries (".ftpbridge-" and 8 lowercase hex digits), refused as
+	// the name of a new file or directory. It is an ErrBadName.
+	ErrReserved = fmt.Errorf("%w: reserved for ftpbridge's temporary files (%s and %d hex digits)", ErrBadName, tempPrefix, tempDigits)
 	// ErrNotConnected: the board is unplugged; a Link is waiting for it
 	// to come back.
 	ErrNotConnected = errors.New("boardfs: board not connected")

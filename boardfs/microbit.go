@@ -2,7 +2,6 @@ package boardfs
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -133,9 +132,7 @@ func (microbitDialect) tempName(p string) (string, error) {
 	if _, err := flatName(p); err != nil {
 		return "", err
 	}
-	var rnd [4]byte
-	rand.Read(rnd[:])
-	return "/.ftpbridge-" + hex.EncodeToString(rnd[:]), nil
+	return newTempName("/"), nil
 }
 
 func (microbitDialect) sweepCode() string { return pyOnce("microbit_sweep", "_sw") }

@@ -64,12 +64,12 @@ func (f *FS) parseList(out []byte) ([]Entry, error) {
 		if err != nil {
 			return nil, err
 		}
-		if isUploadTemp(name) {
-			continue // an upload in flight: not a file yet
-		}
 		e, err := f.entry(name, fields)
 		if err != nil {
 			return nil, err
+		}
+		if !e.IsDir && isTempName(name) {
+			continue // an upload in flight: not a file yet
 		}
 		entries = append(entries, e)
 	}
@@ -86,7 +86,7 @@ func (f *FS) Stat(ctx context.Context, p string) (Entry, error) {
 
 // Mkdir makes a directory.
 func (f *FS) Mkdir(ctx context.Context, p string) error {
-	if err := checkTarget(p); err != nil {
+	if err := checkNew(p); err != nil {
 		return err
 	}
 	if why := f.d.lacks(featDirs); why != "" {
@@ -125,7 +125,7 @@ func (f *FS) Rename(ctx context.Context, from, to string) error {
 	if err := checkTarget(from); err != nil {
 		return err
 	}
-	if err := checkTarget(to); err != nil {
+	if err := checkNew(to); err != nil {
 		return err
 	}
 	f.forget(from, to)

@@ -1,10 +1,13 @@
 package boardfs_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"io/fs"
+	"os"
+	"path"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -12,32 +15,89 @@ import (
 	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
 )
 
-// TestSweep: a Link's connection removes the files an interrupted upload
-// left, named as Create names its temporaries, and nothing else.
+// nearMisses are names a user may give a file that are close to, but not,
+// the names of upload temporaries: the old ".NAME.<8 hex>.ftpbridge" form
+// among them. None is hidden from a listing or removed by the sweep.
+var nearMisses = []string{
+	".ftpbridge-0123abc",          // 7 hex digits
+	".ftpbridge-0123abcde",        // 9
+	".ftpbridge-0123ABCD",         // upper case
+	".ftpbridge-0123abcg",         // not hex
+	".ftpbridge-0123abc ",         // a space for a digit
+	".ftpbridge-",                 // no digits
+	"ftpbridge-0123abcd",          // no dot
+	".ftpbridge_0123abcd",         // underscore
+	".Ftpbridge-0123abcd",         // capital
+	".ftpbridge-0123abcd.txt",     // a suffix
+	"x.ftpbridge-0123abcd",        // a prefix
+	".notes.deadbeef.ftpbridge",   // a user's, in the old temporaries' form
+	".main.py.0123abcd.ftpbridge", // the old form itself
+}
+
+// TestSweep holds together the three places that know the names of
+// upload temporaries: newTempName makes them, isTempName matches them
+// (listings hide them, Create refuses them), and the board's sweep, at
+// each connection of a Link, removes them. Names it makes are matched,
+// hidden and swept; near misses are none of these (issue 11, items 1 and
+// 6: the sweep missed the names the bridge made, and took a user's
+// .notes.deadbeef.ftpbridge).
 func TestSweep(t *testing.T) {
-	cases := []struct {
-		profile    boardtest.Profile
-		temp, kept string
-	}{
-		{boardtest.ESP32, "/d/.main.py.0123abcd.ftpbridge", "/d/main.py.0123abcd.ftpbridge"},
-		{boardtest.Microbit, "/.ftpbridge-0123abcd", "/ftpbridge-0123abcd"},
+	t.Parallel()
+	var made []string
+	for range 50 {
+		n := path.Base(boardfs.NewTempName("/d"))
+		if !boardfs.IsTempName(n) {
+			t.Errorf("IsTempName(%q) = false for a name NewTempName made", n)
+		}
+		made = append(made, n)
 	}
-	for _, c := range cases {
-		t.Run(string(c.profile), func(t *testing.T) {
+	for _, n := range nearMisses {
+		if boardfs.IsTempName(n) {
+			t.Errorf("IsTempName(%q) = true, want false", n)
+		}
+	}
+	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.Microbit} {
+		t.Run(string(p), func(t *testing.T) {
 			t.Parallel()
-			f, b, _ := startWith(t, c.profile, boardtest.Options{}, boardfs.Options{})
-			ctx := ctxFor(t, time.Minute)
-			if c.profile != boardtest.Microbit {
-				if err := f.Mkdir(ctx, "/d"); err != nil {
+			f, b, _ := startWith(t, p, boardtest.Options{}, boardfs.Options{})
+			ctx := ctxFor(t, 2*time.Minute)
+			dir, onBoard := "/d", func(n string) string { return "/d/" + n }
+			if p == boardtest.Microbit {
+				dir, onBoard = "/", func(n string) string { return n }
+			} else if err := f.Mkdir(ctx, dir); err != nil {
+				t.Fatal(err)
+			}
+			temps := made[:5]
+			for _, n := range append(slices.Clone(temps), nearMisses...) {
+				if err := f.WriteRaw(ctx, onBoard(n), "x"); err != nil {
+					t.Fatalf("WriteRaw(%q): %v", n, err)
+				}
+			}
+			// A user's file in the old temporaries' form, through boardfs.
+			user := ".mine.cafef00d.ftpbridge"
+			if err := f.WriteFile(ctx, path.Join(dir, user), strings.NewReader("mine"), 4); err != nil {
+				t.Fatalf("WriteFile(%q): %v", user, err)
+			}
+			want := append(slices.Clone(nearMisses), user)
+			slices.Sort(want)
+			listed := func(f *boardfs.FS, when string) {
+				t.Helper()
+				entries, err := f.List(ctx, dir)
+				if err != nil {
 					t.Fatal(err)
 				}
-			}
-			for _, p := range []string{c.temp, c.kept} {
-				if err := f.WriteFile(ctx, p, bytes.NewReader([]byte("x")), 1); err != nil {
-					t.Fatalf("WriteFile(%q): %v", p, err)
+				var got []string
+				for _, e := range entries {
+					got = append(got, e.Name)
+				}
+				slices.Sort(got)
+				if !slices.Equal(got, want) {
+					t.Errorf("List(%q) %s = %q, want %q", dir, when, got, want)
 				}
 			}
+			listed(f, "before the sweep")
 			f.Close()
+
 			link, err := boardfs.Connect(ctx, boardfs.LinkOptions{
 				Dial: func(context.Context) (boardfs.Port, error) { return b.Open() },
 			})
@@ -52,11 +112,104 @@ func TestSweep(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if _, err := lf.Stat(ctx, c.temp); !errors.Is(err, fs.ErrNotExist) {
-				t.Errorf("Stat(%q) after the sweep: %v, want fs.ErrNotExist", c.temp, err)
+			listed(lf, "after the sweep")
+			for _, n := range temps {
+				if _, err := lf.Stat(ctx, path.Join(dir, n)); !errors.Is(err, fs.ErrNotExist) {
+					t.Errorf("Stat(%q) after the sweep: %v, want fs.ErrNotExist", n, err)
+				}
 			}
-			if _, err := lf.Stat(ctx, c.kept); err != nil {
-				t.Errorf("Stat(%q), not an upload temporary, after the sweep: %v", c.kept, err)
+			if b.Root != "" {
+				host, err := os.ReadDir(hostPath(b, dir))
+				if err != nil {
+					t.Fatal(err)
+				}
+				var got []string
+				for _, e := range host {
+					got = append(got, e.Name())
+				}
+				if !slices.Equal(got, want) {
+					t.Errorf("host directory after the sweep = %q, want %q", got, want)
+				}
+			}
+		})
+	}
+}
+
+// TestReservedNames: the names of upload temporaries are refused as the
+// target of a STOR, APPE, RNTO or MKD, with ErrReserved, before the board
+// is asked, rather than accepted and then hidden and swept (issue 11,
+// item 6).
+func TestReservedNames(t *testing.T) {
+	t.Parallel()
+	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
+	ctx := ctxFor(t, time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.WriteFile(ctx, dir+"/mine.txt", strings.NewReader("mine"), 4); err != nil {
+		t.Fatal(err)
+	}
+	reserved := dir + "/.ftpbridge-0123abcd"
+	ops := []struct {
+		name string
+		op   func() error
+	}{
+		{"create", func() error { return f.WriteFile(ctx, reserved, strings.NewReader("data"), 4) }},
+		{"append", func() error { _, err := f.Append(ctx, reserved); return err }},
+		{"rename to", func() error { return f.Rename(ctx, dir+"/mine.txt", reserved) }},
+		{"mkdir", func() error { return f.Mkdir(ctx, reserved) }},
+	}
+	for _, o := range ops {
+		t.Run(o.name, func(t *testing.T) {
+			before, execs := hostTree(t, b.Root), f.Stats().Execs
+			err := o.op()
+			if !errors.Is(err, boardfs.ErrReserved) || !errors.Is(err, boardfs.ErrBadName) {
+				t.Errorf("%s %q: %v, want ErrReserved", o.name, reserved, err)
+			}
+			if n := f.Stats().Execs - execs; n != 0 {
+				t.Errorf("%s took %d execs, want it refused before any", o.name, n)
+			}
+			if after := hostTree(t, b.Root); !slices.Equal(after, before) {
+				t.Errorf("%s changed the board: %q, was %q", o.name, after, before)
+			}
+		})
+	}
+}
+
+// TestLongNames: a name as long as the board takes (255 bytes on the
+// rig's filesystem, as on littlefs and FAT) can be stored, overwritten,
+// renamed over and read (issue 11, item 6: the temporary name was the
+// target's name and 20 bytes more, so such a name could not be uploaded).
+func TestLongNames(t *testing.T) {
+	t.Parallel()
+	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
+	ctx := ctxFor(t, time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{strings.Repeat("L", 255), strings.Repeat("€", 85)} {
+		t.Run(name[:3], func(t *testing.T) {
+			p := dir + "/" + name
+			for i, data := range []string{"first", "second, longer"} {
+				if err := f.WriteFile(ctx, p, strings.NewReader(data), int64(len(data))); err != nil {
+					t.Fatalf("WriteFile #%d of a %d-byte name: %v", i+1, len(name), err)
+				}
+				if got, err := os.ReadFile(hostPath(b, p)); err != nil || string(got) != data {
+					t.Errorf("host file after write #%d = %q, %v", i+1, got, err)
+				}
+			}
+			if err := f.WriteFile(ctx, dir+"/short", strings.NewReader("third"), 5); err != nil {
+				t.Fatal(err)
+			}
+			if err := f.Rename(ctx, dir+"/short", p); err != nil {
+				t.Fatalf("Rename over a %d-byte name: %v", len(name), err)
+			}
+			var back strings.Builder
+			if _, err := f.ReadFile(ctx, p, 0, &back); err != nil || back.String() != "third" {
+				t.Errorf("ReadFile = %q, %v, want third", back.String(), err)
+			}
+			if err := f.Remove(ctx, p); err != nil {
+				t.Error(err)
 			}
 		})
 	}

@@ -3,13 +3,16 @@ package boardfs
 import (
 	"bytes"
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"hash"
 	"io"
 	"io/fs"
-	"regexp"
+	"path"
+	"strings"
 	"time"
 )
 
@@ -26,10 +29,52 @@ const (
 	nak = 0x15
 )
 
-// uploadTemp matches the temporary names Create gives uploads in flight.
-var uploadTemp = regexp.MustCompile(`^(\..*\.[0-9a-f]{8}\.ftpbridge|\.ftpbridge-[0-9a-f]{8})$`)
+// An upload goes to a temporary file in its target's directory, named
+// tempPrefix and tempDigits random lowercase hex digits. The directory
+// keeps it on the target's filesystem, so the rename that puts it in
+// place works on every mount; its fixed length (19 bytes) lets every
+// name the board can hold be uploaded. Such names are reserved: Create,
+// Append, Rename and Mkdir refuse them (ErrReserved), listings hide them
+// and the sweep (py/sweep.py, py/microbit_sweep.py) removes them, so a
+// user's file is never lost for its name.
+const (
+	tempPrefix = ".ftpbridge-"
+	tempDigits = 8
+)
 
-func isUploadTemp(name string) bool { return uploadTemp.MatchString(name) }
+// newTempName returns a new temporary name in dir.
+func newTempName(dir string) string {
+	var rnd [tempDigits / 2]byte
+	rand.Read(rnd[:])
+	return path.Join(dir, tempPrefix+hex.EncodeToString(rnd[:]))
+}
+
+// isTempName reports whether name, without its directory, is one
+// newTempName makes: exactly what the board's sweep removes.
+func isTempName(name string) bool {
+	digits, ok := strings.CutPrefix(name, tempPrefix)
+	if !ok || len(digits) != tempDigits {
+		return false
+	}
+	for _, c := range []byte(digits) {
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkNew is checkTarget for a name a change creates: not one reserved
+// for upload temporaries.
+func checkNew(p string) error {
+	if err := checkTarget(p); err != nil {
+		return err
+	}
+	if isTempName(path.Base(p)) {
+		return fmt.Errorf("boardfs: %q: %w", p, ErrReserved)
+	}
+	return nil
+}
 
 // Upload is a file being written. Create's uploads go to a temporary file
 // beside the target and replace it only on Commit, so the old file stays
@@ -56,7 +101,7 @@ type Upload struct {
 
 // Create starts an upload that replaces p when committed.
 func (f *FS) Create(ctx context.Context, p string) (*Upload, error) {
-	if err := checkTarget(p); err != nil {
+	if err := checkNew(p); err != nil {
 		return nil, err
 	}
 	tmp, err := f.d.tempName(p)
@@ -73,7 +118,7 @@ func (f *FS) Create(ctx context.Context, p string) (*Upload, error) {
 // Append starts an upload that adds to p (creating it if absent). Appends
 // are written in place, so a failed one leaves part of its data.
 func (f *FS) Append(ctx context.Context, p string) (*Upload, error) {
-	if err := checkTarget(p); err != nil {
+	if err := checkNew(p); err != nil {
 		return nil, err
 	}
 	if why := f.d.lacks(featAppend); why != "" {

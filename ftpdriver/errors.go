@@ -162,6 +162,8 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		// board whose "/" holds only its mounts, "/x" does not exist.
 		// Changes there are refused before they reach the board (MountError).
 		msg, kind, level = "no such file or directory", fs.ErrNotExist, slog.LevelDebug
+	case errors.Is(err, boardfs.ErrReserved):
+		msg, kind, level = "name reserved for ftpbridge's temporary files (.ftpbridge- and 8 hex digits)", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrBadName):
 		msg, kind, level = "file name not allowed on the board", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
 		if pyErr != nil && pyErr.Errno == errnoENAMETOOLONG {

@@ -302,7 +302,7 @@ func waitTemporary(t *testing.T, root string, done <-chan error) {
 func temporaryBytes(t *testing.T, root string) int64 {
 	t.Helper()
 	for _, n := range hostNames(t, root, "/") {
-		if fi, err := os.Stat(filepath.Join(root, n)); err == nil && strings.HasSuffix(n, ".ftpbridge") {
+		if fi, err := os.Stat(filepath.Join(root, n)); err == nil && strings.HasPrefix(n, ".ftpbridge-") {
 			return fi.Size()
 		}
 	}

@@ -60,10 +60,10 @@ const (
 // often hit an existing file.
 var names = []string{"main.py", "lib.py", "data.bin", "log.txt", "cfg.json", "a b.py", "x", "notes.md"}
 
-// uploadTemp matches the names boardfs gives uploads in flight
-// (boardfs.Create: "." + name + "." + hex + ".ftpbridge", or
-// ".ftpbridge-" + hex on boards without binary stdin).
-var uploadTemp = regexp.MustCompile(`^(\..*\.[0-9a-f]+\.ftpbridge|\.ftpbridge-[0-9a-f]+)$`)
+// uploadTemp matches the names boardfs gives uploads in flight on every
+// board (boardfs's newTempName: ".ftpbridge-" and 8 lowercase hex digits,
+// in the target's directory).
+var uploadTemp = regexp.MustCompile(`^\.ftpbridge-[0-9a-f]{8}$`)
 
 // The operations a client counts.
 const (
