@@ -55,6 +55,13 @@
 // for _z (py/deflate.py) instead, which answers 'Z' and frames of the
 // deflated segment, or 'P' and frames of the plain one.
 //
+// Each segment opens the file anew, and another session may replace it
+// between two. So at the end, the reader asks what the file holds now
+// (the dialect's digest, _fp in py/meta.py) and compares it with what it
+// read; a difference fails the download with ErrChanged:
+//
+//	_fp('/main.py',0,0)     ← "2048 1f2e3d4c~<CRC-32>"  (count, CRC-32)
+//
 // # One STOR
 //
 // A client uploads /main.py. ftpdriver calls FS.Create (write.go), which
@@ -81,7 +88,7 @@
 // the CRC-32 of the line (seal.go):
 //
 //	_p(_t('tmp'))           ← "0 4096 812345678~5d41402a"  (isdir size mtime)
-//	_sha('tmp')             ← "<SHA-256 in hex>~<CRC-32>"
+//	_fp('tmp',0,1)          ← "4096 <SHA-256 in hex>~<CRC-32>"
 //	_mv('tmp','/main.py')   ← nothing
 //
 // On a micro:bit (microbit.go) the same steps speak its dialect: _x for

@@ -19,6 +19,9 @@ var (
 	ErrCorrupt      = errors.New("boardfs: data changed on the way")
 	ErrBusy         = errors.New("boardfs: board busy")
 	ErrNoSpace      = errors.New("boardfs: no space left on the board")
+	// ErrChanged: the file changed on the board (another session replaced,
+	// removed or appended to it) while it was being read.
+	ErrChanged = errors.New("boardfs: the file changed during the transfer")
 	// ErrReserved: a name of the form ftpbridge gives its upload
 	// temporaries (".ftpbridge-" and 8 lowercase hex digits), refused as
 	// the name of a new file or directory. It is an ErrBadName.

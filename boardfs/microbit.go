@@ -178,12 +178,30 @@ func (microbitDialect) checkUpload(ctx context.Context, f *FS, tmp string, byteS
 	if err != nil {
 		return err
 	}
-	out, err := f.call(ctx, "check", tmp, pyOnce("microbit_check", "_ck", name))
+	out, err := f.call(ctx, "check", tmp, pyOnce("microbit_check", "_ck", name, 0))
 	if err != nil {
 		return err
 	}
-	if got := strings.TrimSpace(string(out)); got != strconv.FormatInt(byteSum, 10) {
+	if _, got, _ := strings.Cut(strings.TrimSpace(string(out)), " "); got != strconv.FormatInt(byteSum, 10) {
 		return fmt.Errorf("%w: the bytes on the board sum to %s, those sent to %d", ErrCorrupt, got, byteSum)
 	}
 	return nil
+}
+
+// digest is the count and the sum of the bytes (_ck): the micro:bit has
+// no hashlib, and a CRC in its Python would be slow.
+func (microbitDialect) digest(ctx context.Context, f *FS, p string, offset int64) (digest, error) {
+	name, err := flatName(p)
+	if err != nil {
+		return digest{}, err
+	}
+	out, err := f.call(ctx, "check", p, pyOnce("microbit_check", "_ck", name, offset))
+	if err != nil {
+		return digest{}, err
+	}
+	dg := digest{check: digestSum}
+	if _, err := fmt.Sscan(string(out), &dg.size, &dg.value); err != nil {
+		return digest{}, fmt.Errorf("%w: digest %q", ErrProtocol, out)
+	}
+	return dg, nil
 }

@@ -140,11 +140,12 @@ func (f *FS) Hash(ctx context.Context, p string) ([]byte, error) {
 	if !f.info.SHA256 {
 		return nil, fmt.Errorf("boardfs: hash %q: %w (no hashlib.sha256)", p, ErrNotSupported)
 	}
-	out, err := f.callSealed(ctx, "hash", p, pyCall("_sha", p))
+	out, err := f.callSealed(ctx, "hash", p, pyCall("_fp", p, 0, true))
 	if err != nil {
 		return nil, err
 	}
-	sum, err := hex.DecodeString(out)
+	_, hexSum, _ := strings.Cut(out, " ")
+	sum, err := hex.DecodeString(hexSum)
 	if err != nil || len(sum) != sha256.Size {
 		return nil, fmt.Errorf("%w: hash %q", ErrProtocol, out)
 	}

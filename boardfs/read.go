@@ -3,9 +3,15 @@ package boardfs
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"hash"
+	"hash/crc32"
 	"io"
+	"io/fs"
+	"strconv"
 	"time"
 
 	"github.com/ftpbridge/ftpbridge/repl"
@@ -98,7 +104,7 @@ func (f *FS) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, e
 			return io.NopCloser(bytes.NewReader(data)), nil
 		}
 	}
-	r := &reader{f: f, p: p, off: offset, deflate: f.compressDownloads()}
+	r := &reader{f: f, p: p, off: offset, start: offset, got: newTally(), deflate: f.compressDownloads()}
 	if offset == 0 && f.canDelta() {
 		r.copy = new(bytes.Buffer)
 	}
@@ -111,15 +117,23 @@ func (f *FS) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, e
 	return r, nil
 }
 
+// reader reads a file one segment per exec. Each exec opens the file
+// anew, and other sessions may replace, remove or append to it between
+// two segments: at the end the reader checks that what it read is what
+// the board holds now (digest), so a client gets one version of the file
+// whole, or ErrChanged, never a mix reported complete.
 type reader struct {
 	f       *FS
 	deflate bool          // segments come down deflated, until one does not shrink
 	tried   bool          // a segment has come: deflate says whether it shrank
 	copy    *bytes.Buffer // the whole file so far, for the cache; nil: not kept
 	p       string
-	off     int64
+	start   int64  // the offset the reader started at
+	off     int64  // the offset of the next segment
+	got     *tally // what the reader has read
 	buf     bytes.Buffer
 	eof     bool
+	ended   error // once the end was checked: io.EOF, or why it failed
 	ctx     context.Context
 	cancel  context.CancelFunc
 }
@@ -150,6 +164,7 @@ func (r *reader) fetch(ctx context.Context) error {
 		return err
 	}
 	r.tried = true
+	r.got.Write(seg.Bytes())
 	r.buf.Write(seg.Bytes())
 	if r.copy != nil {
 		r.copy.Write(seg.Bytes())
@@ -177,13 +192,87 @@ func (r *reader) Read(p []byte) (int, error) {
 	return r.buf.Read(p)
 }
 
-// end keeps the whole file in the cache, once, and says EOF.
+// end checks, once, that the file on the board is still the one whose
+// bytes the reader read, and then keeps it in the cache and says io.EOF;
+// ErrChanged when it changed. A change that lands after this check is
+// after the download: the client has had one version whole.
 func (r *reader) end() error {
-	if r.copy != nil {
-		r.f.keep(r.p, r.copy.Bytes())
-		r.copy = nil
+	if r.ended != nil {
+		return r.ended
 	}
-	return io.EOF
+	ctx, cancel := context.WithTimeout(r.ctx, segmentTimeout)
+	defer cancel()
+	d, err := r.f.d.digest(ctx, r.f, r.p, r.start)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		err = fmt.Errorf("boardfs: read %q: %w: it was removed", r.p, ErrChanged)
+	case err != nil:
+	case !r.got.matches(d):
+		err = fmt.Errorf("boardfs: read %q: %w: %d bytes read, the board holds %d from %d that differ", r.p, ErrChanged, r.got.n, d.size, r.start)
+	default:
+		err = io.EOF
+		if r.copy != nil {
+			r.f.keep(r.p, r.copy.Bytes())
+		}
+	}
+	r.copy = nil
+	r.ended = err
+	return err
+}
+
+// A digest is the board's account of a file's bytes from an offset, as
+// they are now: how many, and a check of them (digestCheck says which).
+// A download that ends compares it with the tally of what it read.
+type digest struct {
+	size  int64
+	check digestCheck
+	value string // as the board printed it: hex, or the sum in decimal
+}
+
+type digestCheck int
+
+const (
+	digestSize   digestCheck = iota // the size alone: the board can compute no check
+	digestCRC32                     // CRC-32 (IEEE), 8 hex digits
+	digestSHA256                    // SHA-256, 64 hex digits
+	digestSum                       // the sum of the bytes (the micro:bit)
+)
+
+// tally follows the bytes a download read, as every kind of digest
+// checks them.
+type tally struct {
+	n   int64
+	crc uint32
+	sha hash.Hash
+	sum uint64
+}
+
+func newTally() *tally { return &tally{sha: sha256.New()} }
+
+func (t *tally) Write(p []byte) (int, error) {
+	t.n += int64(len(p))
+	t.crc = crc32.Update(t.crc, crc32.IEEETable, p)
+	t.sha.Write(p)
+	for _, c := range p {
+		t.sum += uint64(c)
+	}
+	return len(p), nil
+}
+
+// matches reports whether the bytes read are the ones d describes.
+func (t *tally) matches(d digest) bool {
+	if d.size != t.n {
+		return false
+	}
+	switch d.check {
+	case digestCRC32:
+		return d.value == fmt.Sprintf("%08x", t.crc)
+	case digestSHA256:
+		return d.value == hex.EncodeToString(t.sha.Sum(nil))
+	case digestSum:
+		return d.value == strconv.FormatUint(t.sum, 10)
+	}
+	return true
 }
 
 func (r *reader) Close() error {

@@ -153,6 +153,10 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		msg, kind, level = "cannot restart there: downloads restart inside the file, uploads at its end", ErrRestart, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrProgramRunning):
 		msg, kind, level = "board busy running a program (on ftpbridge's console), try again once it ends", boardfs.ErrBusy, slog.LevelInfo
+	case errors.Is(err, boardfs.ErrChanged):
+		// 550 (ftpserverlib's code for a failed transfer), not 226 over
+		// a file made of two versions.
+		msg, kind, level = "the file changed on the board during the download, try again", boardfs.ErrChanged, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrBusy):
 		msg, kind, level = "board busy, try again", boardfs.ErrBusy, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrNoSpace):

@@ -57,20 +57,32 @@ def _cp(source, target):
         dst.close()
 
 
-# _sha(path) prints the SHA-256 of path's bytes in hex, sealed (_p).
-# Raises OSError, or ImportError on a board without hashlib (the host asks
-# only boards that have it).
-def _sha(path):
-    import hashlib
-    h = hashlib.sha256()
+# _fp(path, offset, sha) prints, sealed (_p), the count of path's bytes
+# from offset, a space, and their SHA-256 in hex when sha, else their
+# CRC-32 (_c) in 8 hex digits: Hash asks for a file's SHA-256, a download
+# that ends for what it must have read (digest in read.go). Raises
+# OSError, or ImportError when sha on a board without hashlib (the host
+# asks only boards that have it).
+def _fp(path, offset, sha):
+    h = None
+    if sha:
+        import hashlib
+        h = hashlib.sha256()
+    crc = 0
+    size = 0
     buf = memoryview(bytearray(512))
     f = open(path, 'rb')
     try:
+        f.seek(offset)
         while 1:
             n = f.readinto(buf)
             if not n:
                 break
-            h.update(buf[:n])
+            size += n
+            if h:
+                h.update(buf[:n])
+            else:
+                crc = _c(buf[:n], crc)
     finally:
         f.close()
-    _p(''.join(['%02x' % byte for byte in h.digest()]))
+    _p('%d %s' % (size, ''.join(['%02x' % byte for byte in h.digest()]) if h else '%08x' % (crc & 0xffffffff)))

@@ -1,8 +1,10 @@
 // Package soak is a load test of the bridge: eight FTP clients list, fetch,
 // store, rename and delete files at once over one emulated ESP32 on a
-// 115200-baud line, each against an exact model of its own directory, and
-// the test checks that no byte goes astray, no upload temporary is left
-// behind, and that goroutines and memory stay bounded.
+// 115200-baud line, each against an exact model of its own directory,
+// while a pair of clients shares one file (one replaces it with known
+// versions, the other downloads it and checks that each download is one
+// version whole), and the test checks that no byte goes astray, no upload
+// temporary is left behind, and that goroutines and memory stay bounded.
 //
 // go test runs it for 20 s; scripts/soak/run runs it for longer
 // (-soak.duration).
@@ -135,12 +137,25 @@ func soak(t *testing.T, label string, d time.Duration, board boardtest.Options) 
 			model: map[string][]byte{},
 		}
 	}
+	shared := &pair{
+		t:        t,
+		replacer: srv.Dial(t, ftp.DialWithTimeout(30*time.Second)),
+		fetcher:  srv.Dial(t, ftp.DialWithTimeout(30*time.Second)),
+		rng:      rand.New(rand.NewPCG(seed, clients)),
+		fetchRNG: rand.New(rand.NewPCG(seed, clients+1)),
+	}
+	shared.versions = sharedVersions(shared.rng)
 	end := time.Now().Add(d)
 	var wg sync.WaitGroup
 	for _, c := range cs {
 		wg.Go(func() { c.run(end) })
 	}
+	if shared.setup() {
+		wg.Go(func() { shared.replace(end) })
+		wg.Go(func() { shared.fetch(end) })
+	}
 	wg.Wait()
+	shared.quit()
 	// A 226 comes once an upload is safe in the spool; the board's files
 	// are checked once it has them all, and its writers are gone.
 	srv.WaitUploads(t, 2*time.Minute)
@@ -151,6 +166,8 @@ func soak(t *testing.T, label string, d time.Duration, board boardtest.Options) 
 		c.checkDisk(srv.Board.Root)
 		total.add(c.st)
 	}
+	shared.checkDisk(srv.Board.Root)
+	total.add(shared.st)
 	total.errors += leftovers(t, srv.Board.Root)
 
 	var ru syscall.Rusage
@@ -167,6 +184,8 @@ func soak(t *testing.T, label string, d time.Duration, board boardtest.Options) 
 		total.temporary, total.uncertain, total.errors, total.dataErrors, goBefore, goAfter, ru.Maxrss>>10)
 	t.Log(line)
 	fmt.Println(line)
+	t.Log(shared.summary())
+	fmt.Println(shared.summary())
 
 	if total.dataErrors > 0 {
 		t.Errorf("%d data errors", total.dataErrors)
