@@ -19,7 +19,8 @@
 //   - lock.go: the board lock operations take turns on.
 //   - seal.go: running one helper call: sealed replies, asking again,
 //     mapping the board's exceptions to errors.
-//   - ops.go: List, Stat, Mkdir, Remove, RemoveDir, Rename, Hash, Space.
+//   - list.go: List.
+//   - ops.go: Stat, Mkdir, Remove, RemoveDir, Rename, Hash, Space.
 //   - read.go: downloads, one framed segment per exec; frames.go decodes
 //     the frames.
 //   - write.go: uploads: Create, Append, Commit, Abort and the

@@ -12,7 +12,7 @@ def _t(path):
 # _l(directory) prints one line per entry, 'hexname isdir size mtime' (_h,
 # _t; an entry that cannot be stat'ed, a dead mount say, gets size and
 # mtime 0), then '~' and the CRC-32 of all those lines' bytes without
-# their newlines, in 8 hex digits (parseList in ops.go). Raises OSError
+# their newlines, in 8 hex digits (parseList in list.go). Raises OSError
 # when directory cannot be listed.
 def _l(directory):
     crc = 0

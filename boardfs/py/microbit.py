@@ -14,7 +14,7 @@ def _h(name):
 
 
 # _l() prints one line per file, 'hexname 0 size 0', then '~' and the sum
-# of all those lines' bytes in decimal (parseList in ops.go).
+# of all those lines' bytes in decimal (parseList in list.go).
 def _l():
     total = 0
     for name in os.listdir():
