@@ -6,6 +6,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -95,28 +96,34 @@ func pythonSource(tb testing.TB, n int) []byte {
 	return nil
 }
 
-// BenchmarkList lists a 200-entry directory: one exec, and the bytes the
-// board sends for it.
+// BenchmarkList lists a 200-entry directory at 115200 baud, of names of
+// 11 characters (file-000.py) and of 40, and reports the execs and the
+// bytes on the wire (both ways) per listing.
 func BenchmarkList(b *testing.B) {
-	f, board, dir := start(b, boardtest.ESP32, boardtest.Options{Baud: 115200})
-	ctx := ctxFor(b, time.Minute)
-	if err := f.Mkdir(ctx, dir); err != nil {
-		b.Fatal(err)
+	for _, n := range []int{11, 40} {
+		b.Run(fmt.Sprintf("%d-char-names", n), func(b *testing.B) {
+			f, board, dir := start(b, boardtest.ESP32, boardtest.Options{Baud: 115200})
+			ctx := ctxFor(b, time.Minute)
+			if err := f.Mkdir(ctx, dir); err != nil {
+				b.Fatal(err)
+			}
+			for i := range 200 {
+				name := fmt.Sprintf("file-%03d", i) + strings.Repeat("x", n-11) + ".py"
+				os.WriteFile(filepath.Join(hostPath(board, dir), name), []byte("x=1\n"), 0o644)
+			}
+			before := f.Stats()
+			for b.Loop() {
+				entries, err := f.List(ctx, dir)
+				if err != nil || len(entries) != 200 {
+					b.Fatalf("List = %d entries, %v", len(entries), err)
+				}
+			}
+			after := f.Stats()
+			n := float64(b.N)
+			b.ReportMetric(float64(after.Execs-before.Execs)/n, "execs/op")
+			b.ReportMetric(float64(after.Sent+after.Received-before.Sent-before.Received)/n, "wire-bytes/op")
+		})
 	}
-	for i := range 200 {
-		os.WriteFile(filepath.Join(hostPath(board, dir), fmt.Sprintf("file-%03d.py", i)), []byte("x=1\n"), 0o644)
-	}
-	before := f.Stats()
-	for b.Loop() {
-		entries, err := f.List(ctx, dir)
-		if err != nil || len(entries) != 200 {
-			b.Fatalf("List = %d entries, %v", len(entries), err)
-		}
-	}
-	after := f.Stats()
-	n := float64(b.N)
-	b.ReportMetric(float64(after.Execs-before.Execs)/n, "execs/op")
-	b.ReportMetric(float64(after.Sent+after.Received-before.Sent-before.Received)/n, "wire-bytes/op")
 }
 
 // BenchmarkCachedDownload reads a 96 KB Python file the bridge has read
