@@ -27,8 +27,11 @@ type dialect interface {
 	// seal returns the check the board puts after lines of a reply
 	// (unseal, parseList); ok is false where it sends none worth checking.
 	seal(lines ...string) (seal string, ok bool)
-	// listCall returns the call that lists dir as _l does.
-	listCall(dir string) (string, error)
+	// listCall returns the call that sends a page of dir's listing, as
+	// decodeListPage reads it, of about budget bytes: the first page of
+	// the listing under key when first, else the next. check is what the
+	// page carries.
+	listCall(dir string, key, budget int, first bool) (call string, check frameCheck, err error)
 	// stat describes p; fs.ErrNotExist when it is absent.
 	stat(ctx context.Context, f *FS, p string) (Entry, error)
 	// remove removes the file p.
@@ -112,7 +115,13 @@ func (d osDialect) seal(lines ...string) (string, bool) {
 	return fmt.Sprintf("%08x", c), true
 }
 
-func (osDialect) listCall(dir string) (string, error) { return pyCall("_l", dir), nil }
+func (d osDialect) listCall(dir string, key, budget int, first bool) (string, frameCheck, error) {
+	check := checkNone
+	if d.binascii {
+		check = checkCRC32
+	}
+	return pyCall("_l", dir, key, budget, first), check, nil
+}
 
 func (osDialect) stat(ctx context.Context, f *FS, p string) (Entry, error) {
 	out, err := f.callSealed(ctx, "stat", p, pyCall("_p", pyExpr(pyCall("_t", p))))
@@ -156,7 +165,8 @@ func (f *FS) moveAcross(ctx context.Context, from, to string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := f.call(ctx, "copy", from, pyCall("_cp", from, tmp)); err != nil {
+	// _ca (py/delta.py) copies the file's bytes: the size is checked after.
+	if _, err := f.call(ctx, "copy", from, pyCall("_ca", from, tmp, 0, src.Size, false)); err != nil {
 		f.dropCopy(ctx, tmp)
 		return err
 	}

@@ -19,7 +19,9 @@
 //   - lock.go: the board lock operations take turns on.
 //   - seal.go: running one helper call: sealed replies, asking again,
 //     mapping the board's exceptions to errors.
-//   - list.go: List.
+//   - list.go: List, a page per exec (_l, py/meta.py), names raw and
+//     sizes in binary, each page checked, the board given up between
+//     pages.
 //   - ops.go: Stat, Mkdir, Remove, RemoveDir, Rename, Hash, Space.
 //   - read.go: downloads, one framed segment per exec; frames.go decodes
 //     the frames.

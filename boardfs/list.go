@@ -1,75 +1,237 @@
 package boardfs
 
 import (
-	"bufio"
 	"bytes"
 	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"errors"
 	"fmt"
-	"strings"
+	"io"
+	"math/big"
+	"time"
+
+	"github.com/ftpbridge/ftpbridge/repl"
 )
 
-// List returns the entries of directory dir, in one exec.
+// listPage is about how many bytes of entries one exec of a listing sends
+// before it gives the board up, as a download's segment does: 4 KB, 0.36 s
+// at 115200 baud.
+const listPage = segment
+
+// listSilence bounds how long a listing waits for the board's next byte.
+// A listing moves bytes all the while, however long the directory: only
+// silence means the board stopped, and no deadline cuts the whole.
+const listSilence = 10 * time.Second
+
+// maxListName bounds the length of a name in a listing's entry: under
+// 1024, so the first byte of an entry is never 0x04, which ends a
+// program's output in the raw REPL (names are at most 255 characters).
+const maxListName = 1023
+
+// errListLost: the board no longer holds a listing under way (it reset
+// between two pages).
+var errListLost = errors.New("boardfs: the board lost the listing under way")
+
+// List returns the entries of directory dir, a page at a time: each page
+// is one exec holding the board, and other operations get the board
+// between pages, so a big directory neither locks others out nor runs
+// into a deadline. Only ctx bounds the whole; each page is bounded by the
+// wait for the board (Options.BusyWait) and by the silence on the line
+// (listSilence). Upload temporaries are left out.
 func (f *FS) List(ctx context.Context, dir string) ([]Entry, error) {
 	if err := checkPath(dir); err != nil {
 		return nil, err
 	}
-	call, err := f.d.listCall(dir)
+	key, err := rand.Int(rand.Reader, big.NewInt(1<<30))
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("boardfs: list %q: %w", dir, err)
 	}
-	return again(f, "list", dir, func() ([]Entry, error) {
-		out, err := f.call(ctx, "list", dir, call)
-		if err != nil {
-			return nil, err
-		}
-		return f.parseList(out)
-	})
-}
-
-// parseList reads _l's listing: one line per entry (hex name, is-dir,
-// size, mtime), then the lines' seal (the dialect's: CRC-32 or byte sum),
-// checked before any line is parsed, so a name or size damaged on the line
-// is ErrCorrupt, not a wrong entry.
-func (f *FS) parseList(out []byte) ([]Entry, error) {
-	var lines []string
-	sealed := false
-	sc := bufio.NewScanner(bytes.NewReader(out))
-	for sc.Scan() {
-		line := strings.TrimRight(sc.Text(), "\r")
-		switch {
-		case line == "":
-		case sealed:
-			return nil, fmt.Errorf("%w: listing goes on after its checksum", ErrCorrupt)
-		case strings.HasPrefix(line, "~"):
-			if want, ok := f.d.seal(lines...); ok && line != "~"+want {
-				return nil, fmt.Errorf("%w: listing checksum %q, its lines sum to %q", ErrCorrupt, line, want)
-			}
-			sealed = true
-		default:
-			lines = append(lines, line)
-		}
+	entries, err := f.list(ctx, dir, int(key.Int64()))
+	if errors.Is(err, ErrCorrupt) || errors.Is(err, errListLost) || errors.Is(err, ErrBoardReset) {
+		// A page cannot be asked for again: its entries are gone from
+		// the board's iterator. The listing starts over, once, under the
+		// same key, which drops the old iterator.
+		f.log.Warn("listing damaged or lost on the way, listing again", "path", dir, "err", err)
+		entries, err = f.list(ctx, dir, int(key.Int64()))
 	}
-	if !sealed {
-		return nil, fmt.Errorf("%w: listing without its checksum", ErrCorrupt)
-	}
-	var entries []Entry
-	for _, line := range lines {
-		hexName, fields, ok := strings.Cut(line, " ")
-		if !ok {
-			return nil, fmt.Errorf("%w: listing line %q", ErrProtocol, line)
-		}
-		name, err := unhex(hexName)
-		if err != nil {
-			return nil, err
-		}
-		e, err := f.entry(name, fields)
-		if err != nil {
-			return nil, err
-		}
-		if !e.IsDir && isTempName(name) {
-			continue // an upload in flight: not a file yet
-		}
-		entries = append(entries, e)
+	if err != nil {
+		return nil, f.wrap("list", dir, err)
 	}
 	return entries, nil
+}
+
+func (f *FS) list(ctx context.Context, dir string, key int) ([]Entry, error) {
+	var entries []Entry
+	for first := true; ; first = false {
+		page, more, err := f.listPage(ctx, dir, key, first)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page {
+			if !e.IsDir && isTempName(e.Name) {
+				continue // an upload in flight: not a file yet
+			}
+			entries = append(entries, e)
+		}
+		if !more {
+			return entries, nil
+		}
+	}
+}
+
+// listPage asks the board for the next page of the listing under key (the
+// first when first) and reads it, holding the board.
+func (f *FS) listPage(ctx context.Context, dir string, key int, first bool) ([]Entry, bool, error) {
+	call, check, err := f.d.listCall(dir, key, listPage, first)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := f.acquire(ctx); err != nil {
+		return nil, false, err
+	}
+	defer f.release()
+	// Starting may take raw mode and the helpers anew: bounded as a
+	// segment is.
+	sctx, cancel := context.WithTimeout(ctx, segmentTimeout)
+	run, err := f.conn.Start(sctx, call)
+	cancel()
+	if err != nil {
+		return nil, false, err
+	}
+	page, more, err := f.decodeListPage(&silenceReader{run: run, ctx: ctx, silence: listSilence}, check)
+	switch {
+	case errors.Is(err, errListEnded):
+		// The helper raised (the directory is missing, the board lost
+		// the listing): the byte read was the end of its output.
+		run.Unread([]byte{ctrlD})
+		err = f.finishList(ctx, run, fmt.Errorf("%w: the listing ended early", ErrProtocol))
+		var pe *repl.PyError
+		if errors.As(err, &pe) && pe.Type == "KeyError" {
+			err = fmt.Errorf("%w: %w", errListLost, err)
+		}
+		return nil, false, err
+	case errors.Is(err, errLostFraming):
+		// Parsing on could take names for the REPL's markers.
+		run.Abandon(ctx)
+		return nil, false, err
+	case err != nil:
+		return nil, false, f.finishList(ctx, run, err)
+	}
+	// Output after the end means a length was damaged into an early end.
+	wctx, cancel := context.WithTimeout(ctx, listSilence)
+	defer cancel()
+	out, err := run.Wait(wctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if len(out) > 0 {
+		return nil, false, fmt.Errorf("%w: %d bytes after the listing's end", ErrCorrupt, len(out))
+	}
+	return page, more, nil
+}
+
+// finishList is finish for a listing: the rest of the reply within
+// listSilence.
+func (f *FS) finishList(ctx context.Context, run *repl.Run, local error) error {
+	wctx, cancel := context.WithTimeout(ctx, listSilence)
+	defer cancel()
+	if _, err := run.Wait(wctx); err != nil {
+		return err
+	}
+	return local
+}
+
+// errListEnded: the output ended (0x04) where an entry should start; the
+// helper raised instead of going on.
+var errListEnded = errors.New("boardfs: the listing ended before its end record")
+
+// decodeListPage reads one page of a listing as _l writes it (py/meta.py,
+// py/microbit.py): entries of a 2-byte name length (1 to maxListName), the
+// name, a byte that is 1 for a directory, a 4-byte size and a 4-byte
+// mtime, all big endian; then two zero bytes, a byte that is 1 when more
+// pages follow, and the check (check: CRC-32, the sum of the bytes, or
+// nothing) of the page's entries in 4 bytes. The check is compared before
+// an entry is returned, so a name or size damaged on the line is
+// ErrCorrupt, never a wrong entry.
+func (f *FS) decodeListPage(r io.Reader, check frameCheck) ([]Entry, bool, error) {
+	var (
+		page    bytes.Buffer
+		entries []Entry
+		hdr     [2]byte
+		fields  [9]byte
+	)
+	for {
+		if _, err := io.ReadFull(r, hdr[:1]); err != nil {
+			return nil, false, err
+		}
+		if hdr[0] == ctrlD {
+			return nil, false, errListEnded
+		}
+		if _, err := io.ReadFull(r, hdr[1:]); err != nil {
+			return nil, false, err
+		}
+		n := int(binary.BigEndian.Uint16(hdr[:]))
+		if n == 0 {
+			break
+		}
+		if n > maxListName {
+			return nil, false, fmt.Errorf("%w: a name of %d bytes in a listing", errLostFraming, n)
+		}
+		name := make([]byte, n)
+		if _, err := io.ReadFull(r, name); err != nil {
+			return nil, false, err
+		}
+		if _, err := io.ReadFull(r, fields[:]); err != nil {
+			return nil, false, err
+		}
+		page.Write(hdr[:])
+		page.Write(name)
+		page.Write(fields[:])
+		entries = append(entries, Entry{
+			Name:    string(name),
+			IsDir:   fields[0] == 1,
+			Size:    int64(binary.BigEndian.Uint32(fields[1:5])),
+			ModTime: f.mtime(binary.BigEndian.Uint32(fields[5:9])),
+		})
+	}
+	var end [5]byte
+	if _, err := io.ReadFull(r, end[:]); err != nil {
+		return nil, false, err
+	}
+	if want := binary.BigEndian.Uint32(end[1:]); check != checkNone && check.of(page.Bytes()) != want {
+		return nil, false, fmt.Errorf("%w: a listing page of %d entries does not match its check", ErrCorrupt, len(entries))
+	}
+	if end[0] > 1 {
+		return nil, false, fmt.Errorf("%w: a listing page ends with %d", ErrProtocol, end[0])
+	}
+	return entries, end[0] == 1, nil
+}
+
+// mtime reads an entry's 4-byte mtime: seconds from the board's epoch,
+// signed on boards whose epoch is 2000 (a FAT date before it is
+// negative), unsigned on those whose epoch is 1970 (dates up to 2106).
+func (f *FS) mtime(v uint32) time.Time {
+	if f.epoch.Year() >= 2000 {
+		return f.epoch.Add(time.Duration(int32(v)) * time.Second)
+	}
+	return f.epoch.Add(time.Duration(v) * time.Second)
+}
+
+// silenceReader reads a run's output, failing when the board sends
+// nothing for silence: a bound on silence, not on the whole.
+type silenceReader struct {
+	run     *repl.Run
+	ctx     context.Context
+	silence time.Duration
+}
+
+func (r *silenceReader) Read(p []byte) (int, error) {
+	ctx, cancel := context.WithTimeout(r.ctx, r.silence)
+	defer cancel()
+	n, err := r.run.ReadContext(ctx, p)
+	if err != nil && ctx.Err() != nil && r.ctx.Err() == nil {
+		err = fmt.Errorf("%w: waiting for the listing, the board sent nothing for %v", context.DeadlineExceeded, r.silence)
+	}
+	return n, err
 }

@@ -60,11 +60,13 @@ func flatName(p string) (string, error) {
 	return name, nil
 }
 
-func (microbitDialect) listCall(dir string) (string, error) {
+// listCall lists the one directory in one page: its filesystem holds few
+// files.
+func (microbitDialect) listCall(dir string, _, _ int, _ bool) (string, frameCheck, error) {
 	if dir != "/" {
-		return "", fmt.Errorf("boardfs: list %q: %w (the board has no directories)", dir, fs.ErrNotExist)
+		return "", checkNone, fmt.Errorf("boardfs: list %q: %w (the board has no directories)", dir, fs.ErrNotExist)
 	}
-	return pyCall("_l"), nil
+	return pyCall("_l"), checkSum, nil
 }
 
 func (microbitDialect) stat(ctx context.Context, f *FS, p string) (Entry, error) {

@@ -56,8 +56,9 @@ func boardPath(name string) (string, error) {
 }
 
 // run performs one board operation, on the board connected now, under its
-// own deadline, registered with the server so shutdown can wait for it, and
-// maps its error for the reply.
+// own deadline (none when timeout is 0: the operation bounds its own
+// waits), registered with the server so shutdown can wait for it, and maps
+// its error for the reply.
 func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx context.Context, t target) error) error {
 	p, err := boardPath(name)
 	if err != nil {
@@ -84,7 +85,10 @@ func (d *clientDriver) run(op, name string, timeout time.Duration, f func(ctx co
 		return ftpError(log, op, onBoard, ErrStopping)
 	}
 	defer d.srv.leave()
-	ctx, cancel := context.WithTimeoutCause(d.ctx, timeout, ErrTimeout)
+	ctx, cancel := context.WithCancel(d.ctx)
+	if timeout > 0 {
+		ctx, cancel = context.WithTimeoutCause(d.ctx, timeout, ErrTimeout)
+	}
 	defer cancel()
 	ctx = boardfs.WithOp(ctx, d.ss.opName(op, p))
 	start := time.Now()
@@ -205,9 +209,8 @@ func (d *clientDriver) Stat(name string) (os.FileInfo, error) {
 	return fileInfo{e: e, readOnly: d.readOnly}, nil
 }
 
-// ReadDir serves LIST, NLST, MLSD and STAT of a directory in one board
-// exec; a wildcard pattern from LIST or NLST (listHook) keeps the entries
-// it matches.
+// ReadDir serves LIST, NLST, MLSD and STAT of a directory; a wildcard
+// pattern from LIST or NLST (listHook) keeps the entries it matches.
 func (d *clientDriver) ReadDir(name string) ([]os.FileInfo, error) {
 	pattern := d.ss.takeListFilter(path.Clean(name))
 	infos, err := d.readDir(name)
@@ -228,7 +231,11 @@ func (d *clientDriver) readDir(name string) ([]os.FileInfo, error) {
 		return d.srv.boardFolders(d.readOnly), nil
 	}
 	var entries []boardfs.Entry
-	err := d.run("list", name, d.srv.opts.OpTimeout, func(ctx context.Context, t target) error {
+	// No deadline of its own: boardfs lists a page at a time, giving the
+	// board up between pages, and bounds each page by the wait for the
+	// board and the silence on the line, so a big directory lists whole
+	// however long it takes while its bytes move.
+	err := d.run("list", name, 0, func(ctx context.Context, t target) error {
 		pending := t.q.Dir(t.path)
 		c := t.cache
 		if cached, ok := c.list(t.path); ok {

@@ -167,7 +167,8 @@ func TestUnplugDuringList(t *testing.T) {
 	slices.Sort(names)
 	// Startup moves a few KB, over 12 KB when the board boots slowly and
 	// repl's first try to enter raw mode meets silence and sends its 8 KB
-	// of Ctrl-C; the listing of 600 long names about 61 KB.
+	// of Ctrl-C; the listing of 600 long names about 33 KB
+	// (raw names, in pages of 4 KB).
 	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{
 		Root: root, CutAfter: 30_000, ReplugAfter: 2 * time.Second,
 	}, Driver: ftpdriver.Options{CacheTTL: -1}})

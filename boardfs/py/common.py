@@ -3,12 +3,6 @@
 import os, sys
 
 
-# _h(name) returns the hex of name's UTF-8 bytes: names cross the line in
-# hex, so no byte of a name can pass for a separator or a REPL marker.
-def _h(name):
-    return ''.join(['%02x' % byte for byte in name.encode()])
-
-
 # _j(directory, name) returns the path of name inside directory.
 def _j(directory, name):
     return directory + name if directory[-1:] == '/' else directory + '/' + name

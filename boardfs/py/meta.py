@@ -9,21 +9,50 @@ def _t(path):
     return '%d %d %d' % (1 if st[0] & 0x4000 else 0, st[6], st[8])
 
 
-# _l(directory) prints one line per entry, 'hexname isdir size mtime' (_h,
-# _t; an entry that cannot be stat'ed, a dead mount say, gets size and
-# mtime 0), then '~' and the CRC-32 of all those lines' bytes without
-# their newlines, in 8 hex digits (parseList in list.go). Raises OSError
-# when directory cannot be listed.
-def _l(directory):
+# _li holds the listings under way (_l), by the key the host gave each.
+_li = {}
+
+
+# _l(directory, key, budget, first) sends the next page of directory's
+# listing on stdout, in binary (decodeListPage in list.go). Each entry is
+# the length of its name in 2 bytes, big endian (under 1024, so the first
+# byte is never 0x04, which would end the REPL's output), the name in
+# UTF-8, a byte that is 1 for a directory, then its size and mtime in 4
+# bytes each, big endian; an entry that cannot be stat'ed, a dead mount
+# say, gets 0 and 0. A page ends after the entry that takes it to budget
+# bytes, or after the last entry: two zero bytes, a byte that is 1 when
+# more pages may follow (0: this was the last), and the CRC-32 (_c) of the
+# page's entries in 4 bytes.
+# The first page (first true) starts the listing under key, a later page
+# goes on with it (KeyError when the board lost it, in a reset), and the
+# last forgets it. Raises OSError when directory cannot be listed.
+def _l(directory, key, budget, first):
+    if first:
+        if len(_li) > 7:
+            _li.clear()  # listings the host gave up on
+        _li[key] = os.ilistdir(directory)
+    write = sys.stdout.buffer.write
     crc = 0
-    for entry in os.ilistdir(directory):
+    sent = 0
+    more = 0
+    for entry in _li[key]:
         try:
-            line = _h(entry[0]) + ' ' + _t(_j(directory, entry[0]))
+            st = os.stat(_j(directory, entry[0]))
         except OSError:
-            line = _h(entry[0]) + ' %d 0 0' % (1 if entry[1] == 0x4000 else 0)
-        print(line)
-        crc = _c(line.encode(), crc)
-    print('~%08x' % (crc & 0xffffffff))
+            st = (entry[1],) + (0,) * 8  # its type from the listing
+        name = entry[0].encode()
+        # Sizes fit 4 bytes (FAT32 and littlefs files stay under 4 GB);
+        # an mtime may be negative (a FAT date before the board's epoch).
+        record = len(name).to_bytes(2, 'big') + name + bytes([st[0] >> 14 & 1]) + st[6].to_bytes(4, 'big') + (st[8] & 0xffffffff).to_bytes(4, 'big')
+        write(record)
+        crc = _c(record, crc)
+        sent += len(record)
+        if sent >= budget:
+            more = 1
+            break
+    if not more:
+        del _li[key]
+    write(b'\x00\x00' + bytes([more]) + (crc & 0xffffffff).to_bytes(4, 'big'))
 
 
 # _mv(old, new) renames old to new, replacing a file at new. FAT refuses to
@@ -38,23 +67,6 @@ def _mv(old, new):
             raise
         os.remove(new)
         os.rename(old, new)
-
-
-# _cp(source, target) copies source to target (created or truncated), 512
-# bytes at a time. Raises OSError.
-def _cp(source, target):
-    buf = memoryview(bytearray(512))
-    src = open(source, 'rb')
-    dst = open(target, 'wb')
-    try:
-        while 1:
-            n = src.readinto(buf)
-            if not n:
-                break
-            dst.write(buf[:n])
-    finally:
-        src.close()
-        dst.close()
 
 
 # _fp(path, offset, sha) prints, sealed (_p), the count of path's bytes

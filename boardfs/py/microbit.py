@@ -8,20 +8,23 @@
 import os
 
 
-# _h(name) returns the hex of name's UTF-8 bytes.
-def _h(name):
-    return ''.join(['%02x' % byte for byte in bytes(name, 'utf8')])
-
-
-# _l() prints one line per file, 'hexname 0 size 0', then '~' and the sum
-# of all those lines' bytes in decimal (parseList in list.go).
+# _l() is meta.py's _l for the micro:bit's one directory, whose few files
+# fit one page: through the uart, every entry a file with mtime 0, and the
+# page checked by the sum of its entries' bytes in 4 bytes. It collects
+# its garbage before it returns: left for later, the records it drops
+# would be freed between what later execs keep, and the few KB of heap
+# would have no room for the code loader's 600 bytes in one piece.
 def _l():
+    from microbit import uart
+    import gc
     total = 0
     for name in os.listdir():
-        line = '%s 0 %d 0' % (_h(name), os.size(name))
-        print(line)
-        total += sum(bytes(line, 'utf8'))
-    print('~%d' % total)
+        b = bytes(name, 'utf8')
+        record = len(b).to_bytes(2, 'big') + b + bytes(1) + os.size(name).to_bytes(4, 'big') + bytes(4)
+        uart.write(record)
+        total += sum(record)
+    uart.write(bytes(3) + (total & 0xffffffff).to_bytes(4, 'big'))
+    gc.collect()
 
 
 # _t(name) prints name's stat, '0 size 0', or '-' when there is no such

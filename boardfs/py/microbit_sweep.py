@@ -5,4 +5,4 @@ def _sw():
     for name in os.listdir():
         if len(name) == 19 and name[:11] == '.ftpbridge-' and not [c for c in name[11:] if c not in '0123456789abcdef']:
             os.remove(name)
-            print(_h(name))
+            print(''.join(['%02x' % byte for byte in bytes(name, 'utf8')]))
