@@ -97,33 +97,48 @@ func pythonSource(tb testing.TB, n int) []byte {
 }
 
 // BenchmarkList lists a 200-entry directory at 115200 baud, of names of
-// 11 characters (file-000.py) and of 40, and reports the execs and the
-// bytes on the wire (both ways) per listing.
+// 11 characters (file-000.py) and of 40, on a plain line and through a
+// USB-serial adapter with FTDI's default 16 ms latency timer (with the
+// ESP32's CPU time), and reports the execs and the bytes on the wire (both
+// ways) per listing.
 func BenchmarkList(b *testing.B) {
-	for _, n := range []int{11, 40} {
-		b.Run(fmt.Sprintf("%d-char-names", n), func(b *testing.B) {
-			f, board, dir := start(b, boardtest.ESP32, boardtest.Options{Baud: 115200})
-			ctx := ctxFor(b, time.Minute)
-			if err := f.Mkdir(ctx, dir); err != nil {
-				b.Fatal(err)
-			}
-			for i := range 200 {
-				name := fmt.Sprintf("file-%03d", i) + strings.Repeat("x", n-11) + ".py"
-				os.WriteFile(filepath.Join(hostPath(board, dir), name), []byte("x=1\n"), 0o644)
-			}
-			before := f.Stats()
-			for b.Loop() {
-				entries, err := f.List(ctx, dir)
-				if err != nil || len(entries) != 200 {
-					b.Fatalf("List = %d entries, %v", len(entries), err)
-				}
-			}
-			after := f.Stats()
-			n := float64(b.N)
-			b.ReportMetric(float64(after.Execs-before.Execs)/n, "execs/op")
-			b.ReportMetric(float64(after.Sent+after.Received-before.Sent-before.Received)/n, "wire-bytes/op")
-		})
+	lines := []struct {
+		name string
+		opts boardtest.Options
+	}{
+		{"plain", boardtest.Options{Baud: 115200}},
+		{"ftdi-16ms", boardtest.Options{Baud: 115200, Latency: 16 * time.Millisecond, CPU: true}},
 	}
+	for _, line := range lines {
+		for _, n := range []int{11, 40} {
+			b.Run(fmt.Sprintf("%s/%d-char-names", line.name, n), func(b *testing.B) {
+				benchList(b, line.opts, n)
+			})
+		}
+	}
+}
+
+func benchList(b *testing.B, opts boardtest.Options, n int) {
+	f, board, dir := start(b, boardtest.ESP32, opts)
+	ctx := ctxFor(b, time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 200 {
+		name := fmt.Sprintf("file-%03d", i) + strings.Repeat("x", n-11) + ".py"
+		os.WriteFile(filepath.Join(hostPath(board, dir), name), []byte("x=1\n"), 0o644)
+	}
+	before := f.Stats()
+	for b.Loop() {
+		entries, err := f.List(ctx, dir)
+		if err != nil || len(entries) != 200 {
+			b.Fatalf("List = %d entries, %v", len(entries), err)
+		}
+	}
+	after := f.Stats()
+	ops := float64(b.N)
+	b.ReportMetric(float64(after.Execs-before.Execs)/ops, "execs/op")
+	b.ReportMetric(float64(after.Sent+after.Received-before.Sent-before.Received)/ops, "wire-bytes/op")
 }
 
 // BenchmarkCachedDownload reads a 96 KB Python file the bridge has read
