@@ -3,6 +3,7 @@ package boardfs
 import (
 	"context"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -146,8 +147,14 @@ func (l *Link) dial(ctx context.Context) error {
 		return err
 	}
 	if err := fsys.sweep(dctx); err != nil {
-		_ = fsys.Close()
-		return err
+		if dctx.Err() != nil || errors.Is(err, ErrDisconnected) || errors.Is(err, ErrBoardReset) {
+			_ = fsys.Close()
+			return err
+		}
+		// Sweeping is housekeeping: a board whose sweep fails (a heap
+		// too small for a big tree, a folder it cannot read) still
+		// serves its files, and its stray temporaries stay hidden.
+		l.log.Warn("could not remove interrupted uploads' temporary files", "err", err)
 	}
 	l.mu.Lock()
 	l.fs, l.conn, l.info = fsys, fsys.conn, fsys.Board()
