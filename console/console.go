@@ -679,6 +679,7 @@ func (c *Console) welcome(fsys *boardfs.FS, banner []byte) {
 		c.input = append(append([]byte(nil), a.retype...), c.input...)
 	}
 	told := c.toldWait
+	st, typed := c.scr.state(), bytes.Clone(c.scr.typed)
 	c.mu.Unlock()
 
 	if greet {
@@ -692,10 +693,16 @@ func (c *Console) welcome(fsys *boardfs.FS, banner []byte) {
 			cl.send(backlog)
 			cl.say("end of what the board printed")
 		}
-		if banner != nil {
+		switch {
+		case banner != nil:
 			cl.send(bytes.TrimLeft(banner, "\r\n"))
-		} else {
+		case st == busy:
 			cl.say("a program runs: Ctrl-C stops it")
+		default:
+			// The board sits at the prompt someone who just left was
+			// shown, perhaps with a line they began: show it as it is.
+			cl.send(prompt)
+			cl.send(typed)
 		}
 		return
 	}

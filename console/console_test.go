@@ -602,3 +602,23 @@ func TestOutputKeptForTheNextPerson(t *testing.T) {
 		t.Errorf("the next person was shown %q; want what the program printed", out)
 	}
 }
+
+// Someone who leaves the board at its prompt, just as the next person
+// comes, leaves that person the prompt, not word of a program running.
+func TestNextPersonFindsThePrompt(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, bridgeOptions{})
+	tm := dialFree(t, b.Addr)
+	tm.expect(">>> ", wait)
+	for i := 0; i < 20; i++ {
+		tm.send(fmt.Sprintf("print(%d*%d)\r", i, 1000))
+		tm.expect(fmt.Sprintf("\n%d", i*1000), wait)
+		tm.expect(">>> ", wait)
+		tm.conn.Close()
+		tm = dialFree(t, b.Addr)
+		if got := tm.expect(">>> ", wait); strings.Contains(got, "a program runs") {
+			t.Fatalf("after %d people: the next one was told %q", i+1, got)
+		}
+	}
+	tm.conn.Close()
+}
