@@ -18,7 +18,12 @@ import (
 // spends waiting for the board between writes does not count.
 //
 // Active-mode connections (PORT, EPRT) are dialed by the library with no
-// hook to wrap them; clients use passive mode unless told otherwise.
+// hook to wrap them, so no deadline can be set on them: a RETR, STOR or
+// APPE whose data connection moves nothing for IdleTimeout (the time
+// between the transfer's reads and writes, not counting the board's)
+// ends the session instead, as vsftpd's data_connection_timeout does
+// (transfer.idle). A listing sent in active mode is not watched: the
+// library writes it with no call to the driver in between.
 
 // dataChunk is the most written under one deadline: a client reading at
 // dataChunk bytes per IdleTimeout is still moving.

@@ -140,3 +140,42 @@ func TestStalledUploadFailsAtIdleLimit(t *testing.T) {
 		t.Errorf("the board holds %v after a stalled upload, want nothing", names)
 	}
 }
+
+// An active-mode (EPRT) upload whose data connection the client opens
+// and then never writes to ends at the idle limit: the library dials
+// active connections itself, with no deadline the driver can set, so the
+// session is closed, and the board gets no file.
+func TestStalledActiveUploadEndsAtIdleLimit(t *testing.T) {
+	s := ftptest.Start(t, ftptest.Options{Driver: ftpdriver.Options{IdleTimeout: 2 * time.Second}})
+	c := rawDial(t, s.Addr, "anonymous", "x")
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		if conn, err := ln.Accept(); err == nil {
+			accepted <- conn
+		}
+	}()
+	c.expect(200, "EPRT |1|127.0.0.1|%d|", ln.Addr().(*net.TCPAddr).Port)
+	if code, msg := c.cmd("STOR /stalled.bin"); code != 150 {
+		t.Fatalf("STOR = %d %s", code, msg)
+	}
+	select {
+	case data := <-accepted:
+		defer data.Close() // open, and silent
+	case <-time.After(10 * time.Second):
+		t.Fatal("the server did not open the active data connection")
+	}
+	start := time.Now()
+	_ = c.conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	rest, err := io.ReadAll(c.conn)
+	if err != nil {
+		t.Fatalf("a stalled active upload kept its session %v (read %q): %v", time.Since(start), rest, err)
+	}
+	if names := hostNames(t, s.Board.Root, "/"); len(names) != 0 {
+		t.Errorf("the board holds %v after a stalled upload, want nothing", names)
+	}
+}

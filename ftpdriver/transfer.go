@@ -43,10 +43,36 @@ type transfer struct {
 	start  time.Time
 	bytes  int64
 	failed error // from TransferError, or the first board error
+	// idle, on an active-mode transfer, ends the session once the data
+	// connection has moved nothing for IdleTimeout (see dataconn.go).
+	idle *time.Timer
 }
 
 func (d *clientDriver) newTransfer(op string, t target) *transfer {
-	return &transfer{d: d, log: t.log, cache: t.cache, op: op, path: t.path, start: time.Now()}
+	tr := &transfer{d: d, log: t.log, cache: t.cache, op: op, path: t.path, start: time.Now()}
+	if limit := d.srv.opts.IdleTimeout; limit > 0 && d.cc.GetLastDataChannel() == ftpserver.DataChannelActive {
+		tr.idle = time.AfterFunc(limit, func() {
+			tr.log.Warn("an active-mode data connection moved nothing: closing the session, as vsftpd's data_connection_timeout does",
+				"op", op, "path", tr.path, "idle", limit)
+			_ = d.cc.Close()
+		})
+	}
+	return tr
+}
+
+// pause stops the active-mode idle clock while the transfer waits on the
+// board or the spool: that time is the bridge's, not the client's.
+func (t *transfer) pause() {
+	if t.idle != nil {
+		t.idle.Stop()
+	}
+}
+
+// resume starts the idle clock again: the data connection has its turn.
+func (t *transfer) resume() {
+	if t.idle != nil {
+		t.idle.Reset(t.d.srv.opts.IdleTimeout)
+	}
 }
 
 // TransferError is ftpserverlib telling that the data connection failed or
@@ -134,7 +160,9 @@ func (d *clientDriver) openDownload(name string, offset int64) (ftpserver.FileTr
 }
 
 func (h *download) Read(p []byte) (int, error) {
+	h.pause()
 	n, err := h.rc.Read(p)
+	h.resume()
 	h.pos += int64(n)
 	h.bytes += int64(n)
 	if err != nil && !errors.Is(err, io.EOF) {
@@ -188,6 +216,7 @@ func (h *download) Write([]byte) (int, error) {
 
 // Close ends the download; reads never fail a transfer at close.
 func (h *download) Close() error {
+	h.pause()
 	err := h.rc.Close()
 	h.d.srv.leave()
 	if h.failed != nil {
@@ -299,7 +328,9 @@ func (h *upload) Write(p []byte) (int, error) {
 	if h.failed != nil {
 		return 0, ftpError(h.log, "write", h.path, h.failed)
 	}
+	h.pause()
 	n, err := h.job.Write(p)
+	h.resume()
 	h.pos += int64(n)
 	h.bytes += int64(n)
 	if err != nil {
@@ -332,6 +363,7 @@ func (h *upload) Read([]byte) (int, error) {
 // stays whole. The library sends its 226 or error reply after Close, with
 // Close's error.
 func (h *upload) Close() error {
+	h.pause()
 	defer h.d.srv.leave()
 	defer h.cache.invalidate()
 	if h.failed != nil {
