@@ -170,7 +170,7 @@ func Start(cfg Config) (*Board, error) {
 	if err != nil {
 		return nil, fmt.Errorf("rig: %w", err)
 	}
-	b := &Board{cfg: cfg, log: log, tmpDir: tmp, tx: make(chan []byte, 64), stop: make(chan struct{}),
+	b := &Board{cfg: cfg, log: log, tmpDir: tmp, tx: make(chan []byte, txQueue), stop: make(chan struct{}),
 		stallAt: cfg.StallAfter}
 	b.Device = cfg.Link
 	if b.Device == "" {

@@ -694,3 +694,35 @@ func TestConfigRefusesContradictions(t *testing.T) {
 		})
 	}
 }
+
+// A program that prints faster than the line carries must stop on Ctrl-C at
+// once, as on a real board, whose UART holds back at most its FIFO (128
+// bytes on an ESP32). A host that reads all it gets must see the prompt
+// within a fraction of a second, and the board must not wedge however long
+// the program has been printing.
+func TestFloodingProgramStopsOnCtrlC(t *testing.T) {
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{Baud: 115200})
+	l := openLine(t, b.Device)
+	l.write("\r")
+	l.expect(">>> ", 10*time.Second)
+	l.write("for i in range(10**9): print(i)\r\r")
+	flooded := 0
+	for deadline := time.Now().Add(8 * time.Second); time.Now().Before(deadline); {
+		flooded += len(l.next(5 * time.Second))
+	}
+	l.write("\x03")
+	start := time.Now()
+	if got, err := l.readUntil("KeyboardInterrupt", 5*time.Second); err != nil {
+		t.Fatalf("no KeyboardInterrupt within 5s of Ctrl-C (%d bytes printed before it): %v; %d bytes came, ending %q",
+			flooded, err, len(got), got[max(0, len(got)-40):])
+	}
+	l.expect(">>> ", 5*time.Second)
+	// Generous for a busy machine; the rig used to send on for minutes.
+	took := time.Since(start)
+	t.Logf("prompt %v after Ctrl-C, %d bytes printed before it", took, flooded)
+	if took > 2*time.Second {
+		t.Errorf("the prompt came %v after Ctrl-C (%d bytes printed before it)", took, flooded)
+	}
+	l.write("print(6*7)\r")
+	l.expect("42", 5*time.Second)
+}

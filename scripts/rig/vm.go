@@ -12,6 +12,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // rxSpec is the board's receive buffer: its size, whether a full one holds
@@ -90,6 +92,7 @@ func (c *vmChip) powerOn() error {
 	if err != nil {
 		return fmt.Errorf("rig: stdout pipe: %w", err)
 	}
+	shrinkPipe(stdout)
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
 		return fmt.Errorf("rig: stderr pipe: %w", err)
@@ -245,10 +248,37 @@ func serveRequests(req io.Reader, reply io.Writer, rx *rxBuffer) {
 	}
 }
 
+// txChunk and txQueue bound what the board's output holds between the
+// board and the line's pacer: with the pipe from Node shrunk to a page
+// (shrinkPipe), about 5 KB, under half a second at 115200 baud, where
+// 32 KB reads queued 64 deep held minutes of a program's output after a
+// Ctrl-C had stopped it.
+const (
+	txChunk = 256
+	txQueue = 4
+)
+
+// shrinkPipe makes the pipe behind f hold one page, its least, so a board
+// printing faster than the line waits for it as a UART's FIFO makes it wait.
+// Where the system cannot, the pipe keeps its size: only timing suffers.
+func shrinkPipe(f any) {
+	sc, ok := f.(syscall.Conn)
+	if !ok {
+		return
+	}
+	raw, err := sc.SyscallConn()
+	if err != nil {
+		return
+	}
+	_ = raw.Control(func(fd uintptr) {
+		_, _ = unix.FcntlInt(fd, unix.F_SETPIPE_SZ, unix.Getpagesize())
+	})
+}
+
 // copyChunks forwards what r yields to tx, one fresh slice per read, until r
 // ends or stop is closed.
 func copyChunks(r io.Reader, tx chan<- []byte, stop <-chan struct{}) {
-	buf := make([]byte, 32*1024)
+	buf := make([]byte, txChunk)
 	for {
 		n, err := r.Read(buf)
 		if n > 0 {

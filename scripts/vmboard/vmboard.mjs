@@ -282,12 +282,31 @@ function log(msg) {
 // board's last output before a long silent computation ("OK", say) would
 // wait in a buffer until the VM next called out, where a board's UART sends
 // it at once.
-const TX_RING = 1 << 16;
+// A UART's transmit FIFO is small (128 bytes on an ESP32, 256 on USB CDC):
+// a program printing faster than the line waits for it, so a Ctrl-C stops
+// the output within a few hundred bytes. A ring of 64 KB kept sending for
+// seconds after the program had stopped.
+const TX_RING = 256;
 const TX_WORKER = `
 const { workerData } = require("node:worker_threads");
 const fs = require("node:fs");
 const ctl = new Int32Array(workerData.sab, 0, 3); // head, tail, waiting
 const buf = new Uint8Array(workerData.sab, 16);
+const nap = new Int32Array(new SharedArrayBuffer(4));
+// Node leaves its stdout pipe non-blocking: a full pipe (the Go side pacing
+// a program that prints faster than the line) is EAGAIN, to wait out, not
+// the end of the line. Taking it for the end stopped the transmitter for
+// good, and the board with it once its ring filled.
+function send(off, len) {
+  for (;;) {
+    try {
+      return fs.writeSync(workerData.fd, buf, off, len);
+    } catch (e) {
+      if (e.code !== "EAGAIN") throw e;
+      Atomics.wait(nap, 0, 0, 1);
+    }
+  }
+}
 try {
   for (;;) {
     const tail = Atomics.load(ctl, 1);
@@ -299,7 +318,7 @@ try {
       continue;
     }
     const end = head > tail ? head : buf.length;
-    for (let off = tail; off < end; ) off += fs.writeSync(workerData.fd, buf, off, end - off);
+    for (let off = tail; off < end; ) off += send(off, end - off);
     Atomics.store(ctl, 1, end % buf.length);
     Atomics.notify(ctl, 1);
   }
