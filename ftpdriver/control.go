@@ -59,9 +59,10 @@ type controlConn struct {
 	tls          *tls.Conn // after AUTH TLS
 	readDeadline time.Time // the library's
 	closed       bool
-	transfer     bool // a transfer command passed; its final reply not written yet
-	waitDone     bool // waitTransfer gave up
-	lastCode     int  // of the last final reply written
+	transfer     bool      // a transfer command passed; its final reply not written yet
+	transferEnd  time.Time // when the last transfer's final reply was written
+	waitDone     bool      // waitTransfer gave up
+	lastCode     int       // of the last final reply written
 	filter       func(line string) (string, bool)
 
 	// The write side: the library's replies pass through Write, from its
@@ -161,6 +162,11 @@ func (c *controlConn) readLine() (string, error) {
 			if why != "" && errors.As(err, &ne) && ne.Timeout() {
 				return "", c.fail(421, why+": closing control connection")
 			}
+			if errors.As(err, &ne) && ne.Timeout() {
+				if d, _ := c.deadline(); d.After(time.Now()) {
+					continue // a transfer under way, or just ended, moved it
+				}
+			}
 			// The library's own idle deadline included: it answers 421
 			// itself, or waits on while a transfer runs.
 			return "", err
@@ -175,9 +181,21 @@ func (c *controlConn) readLine() (string, error) {
 // ftpserverlib alone never ends a line sent a byte at a time: its
 // bufio.Reader.ReadLine hands over the part read when the deadline passes
 // as if it were a whole line, and the next read starts a fresh deadline.
+//
+// A client whose transfer command has no final reply yet is waiting for
+// the server, not idle: the library stops counting only once the data
+// connection is open, and a board's long listing comes before that. Its
+// idle time starts again when the final reply is written.
 func (c *controlConn) deadline() (time.Time, string) {
 	c.mu.Lock()
 	d, why := c.readDeadline, ""
+	switch idle := c.s.opts.IdleTimeout; {
+	case d.IsZero():
+	case c.transfer:
+		d = time.Now().Add(idle)
+	case c.transferEnd.Add(idle).After(d):
+		d = c.transferEnd.Add(idle)
+	}
 	ss := c.sess
 	c.mu.Unlock()
 	earlier := func(t time.Time, reason string) {
@@ -384,6 +402,7 @@ func (c *controlConn) replyLine(line string) string {
 	// the transfer's own end (or ABOR's, which ends it too).
 	if c.transfer && (n < 211 || n > 213) {
 		c.transfer = false
+		c.transferEnd = time.Now()
 		c.cond.Broadcast()
 	}
 	return line

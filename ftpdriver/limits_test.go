@@ -3,13 +3,17 @@ package ftpdriver_test
 import (
 	"bufio"
 	"errors"
+	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/ftpbridge/ftpbridge/ftpdriver"
 	"github.com/ftpbridge/ftpbridge/ftpdriver/ftptest"
+	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
 )
 
 // readLine reads one reply line from a raw connection.
@@ -109,5 +113,46 @@ func TestIdleTimeout(t *testing.T) {
 	}
 	if _, err := r.tp.ReadLine(); !closedByPeer(err) {
 		t.Errorf("the idle session stayed open: %v", err)
+	}
+}
+
+// A client waiting for a listing the board takes longer than IdleTimeout
+// to send is not idle: it gets the listing, as vsftpd's idle_session_timeout
+// does not count a command in progress. The library counts its idle time
+// from the command, and stops only once the data connection is open; the
+// board's listing comes before that.
+func TestSlowListingIsNotIdle(t *testing.T) {
+	t.Parallel()
+	const idle = 2 * time.Second
+	s := ftptest.Start(t, ftptest.Options{
+		Board:  boardtest.Options{Baud: 115200},
+		Driver: ftpdriver.Options{IdleTimeout: idle},
+	})
+	dir := filepath.Join(s.Board.Root, "many")
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	const files = 1000
+	for i := range files {
+		name := fmt.Sprintf("file-%05d-abcdefghijklmnopqrstuvwxyz0123.txt", i)
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := s.Dial(t)
+	start := time.Now()
+	names, err := c.NameList("/many")
+	took := time.Since(start)
+	if err != nil {
+		t.Fatalf("NLST of %d files (%v): %v", files, took, err)
+	}
+	if len(names) != files {
+		t.Errorf("NLST gave %d names, want %d", len(names), files)
+	}
+	if took < idle {
+		t.Fatalf("the listing took %v, under the idle limit %v: this test tests nothing", took, idle)
+	}
+	if err := c.NoOp(); err != nil {
+		t.Errorf("NOOP after the listing: %v", err)
 	}
 }
