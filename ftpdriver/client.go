@@ -256,14 +256,39 @@ func (d *clientDriver) readDir(name string) ([]os.FileInfo, error) {
 	}
 	infos := make([]os.FileInfo, 0, len(entries))
 	for _, e := range entries {
+		if hasLineBreak(e.Name) {
+			// A program on the board can make such a name; listed, its
+			// line break would end the entry's line, and what follows it
+			// would read as another entry of the attacker's choosing.
+			// vsftpd leaves such names out of listings too.
+			d.log.Warn("left out of a listing: a name with a line break", "dir", name, "name", e.Name)
+			continue
+		}
 		infos = append(infos, fileInfo{e: e, readOnly: d.readOnly})
 	}
 	return infos, nil
 }
 
+// hasLineBreak reports whether a name holds a CR or an LF.
+func hasLineBreak(name string) bool {
+	return strings.ContainsAny(name, "\r\n")
+}
+
+// checkNewName refuses a name a change would create that no listing can
+// show.
+func checkNewName(p string) error {
+	if hasLineBreak(path.Base(p)) {
+		return fmt.Errorf("%w: %q", ErrLineBreak, p)
+	}
+	return nil
+}
+
 // Mkdir serves MKD.
 func (d *clientDriver) Mkdir(name string, _ os.FileMode) error {
 	return d.write("mkdir", name, func(ctx context.Context, t target) error {
+		if err := checkNewName(t.path); err != nil {
+			return err
+		}
 		if err := d.settle(ctx, t, t.path); err != nil {
 			return err
 		}
@@ -315,6 +340,9 @@ func (d *clientDriver) Rename(oldname, newname string) error {
 	}
 	return d.write("rename", oldname, func(ctx context.Context, t target) error {
 		if err := d.checkChange(ctx, t, to); err != nil {
+			return err
+		}
+		if err := checkNewName(to); err != nil {
 			return err
 		}
 		return d.rename(ctx, t, to)

@@ -57,6 +57,10 @@ var (
 	// and "/..", "/." and "//", which clean to it): it can be neither
 	// replaced, removed nor renamed, and nothing is sent to the board.
 	ErrRoot = errors.New("ftpdriver: the root folder cannot be changed")
+	// ErrLineBreak: a new name holding a carriage return or a line feed,
+	// which no FTP listing can show: it would end the listing's line
+	// there (hideLineBreaks).
+	ErrLineBreak = errors.New("ftpdriver: a name with a line break cannot be listed over FTP")
 	// ErrMount: a change aimed at the top level of a board whose "/"
 	// holds only its mounts (a Pyboard's /flash and /sd): nothing can be
 	// created there, and a mount can be neither removed nor renamed. The
@@ -136,6 +140,8 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		msg, kind, level = "the top level holds one folder per board: work inside a board's folder", fs.ErrPermission, slog.LevelInfo
 	case errors.Is(err, ErrAcrossBoards):
 		msg, kind, level = "cannot rename across boards", ErrAcrossBoards, slog.LevelInfo
+	case errors.Is(err, ErrLineBreak):
+		msg, kind, level = "a name with a line break (CR or LF) cannot be shown in FTP listings", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
 	case errors.Is(err, ErrRoot):
 		msg, kind, level = "/ is the board's top folder: it cannot be replaced, removed or renamed", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
 	case errors.As(err, &mountErr):

@@ -257,6 +257,9 @@ func (d *clientDriver) openUpload(name string, flags int, offset int64) (ftpserv
 		if err := d.checkChange(ctx, t, p); err != nil {
 			return err
 		}
+		if err := checkNewName(p); err != nil {
+			return err
+		}
 		op := "STOR"
 		if flags&os.O_APPEND != 0 {
 			op = "APPE"
