@@ -358,6 +358,17 @@ func (c *controlConn) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
+// libraryJargon is what ftpserverlib puts between its reply and the
+// driver's reason, naming its own calls: "553 Could not access file:
+// driver error: calling GetHandle: read-only". The reason already says
+// why in words; "network error" even blames the client's network for a
+// board that went away.
+var libraryJargon = strings.NewReplacer(
+	"driver error: calling GetHandle: ", "",
+	"driver error: calling OpenFile: ", "",
+	"network error: error transferring data: ", "",
+)
+
 // replyLine filters one line of the library's replies (with its line end)
 // and notes it, under wmu.
 func (c *controlConn) replyLine(line string) string {
@@ -369,6 +380,10 @@ func (c *controlConn) replyLine(line string) string {
 		if text, keep = c.filter(text); !keep {
 			return ""
 		}
+		line = text + "\r\n"
+	}
+	if plain := libraryJargon.Replace(text); plain != text {
+		text = plain
 		line = text + "\r\n"
 	}
 	code, sep := "", byte(0)

@@ -328,3 +328,39 @@ func TestFlippedBitDuringDownload(t *testing.T) {
 		t.Error("no damaged frame was seen: the flipped bit missed the transfer")
 	}
 }
+
+// Replies give the reason in words, without the library's names for its
+// own calls ("driver error: calling GetHandle:") or "network error" for a
+// board that went away. No board is plugged in for the first part.
+func TestRepliesCarryNoLibraryJargon(t *testing.T) {
+	t.Parallel()
+	jargon := []string{"driver error", "GetHandle", "OpenFile", "network error", "error transferring data"}
+	check := func(what string, err error) {
+		t.Helper()
+		if err == nil {
+			t.Errorf("%s succeeded, want a refusal", what)
+			return
+		}
+		for _, j := range jargon {
+			if strings.Contains(err.Error(), j) {
+				t.Errorf("%s: reply %q says %q", what, err, j)
+			}
+		}
+	}
+	t.Run("unplugged", func(t *testing.T) {
+		t.Parallel()
+		s := ftptest.StartUnplugged(t, ftptest.Options{})
+		c := s.Dial(t)
+		_, err := tryRetr(c, "/main.py")
+		check("RETR", err)
+		check("STOR", c.Stor("/main.py", strings.NewReader("print(1)")))
+	})
+	t.Run("cut", func(t *testing.T) {
+		t.Parallel()
+		root := t.TempDir()
+		put(t, root, "big.bin", randomBytes(64<<10, 62))
+		s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{Root: root, CutAfter: 30_000}})
+		_, err := tryRetr(s.Dial(t), "/big.bin")
+		check("RETR cut mid-way", err)
+	})
+}
