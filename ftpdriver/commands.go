@@ -57,9 +57,25 @@ var commandHooks = map[string]commandHook{
 	"MLSD": listHook,
 	"STAT": statHook,
 	"SITE": siteHook,
+	"PBSZ": protHook,
+	"PROT": protHook,
 }
 
-var preLogin = map[string]bool{"AUTH": true, "FEAT": true, "OPTS": true}
+var preLogin = map[string]bool{"AUTH": true, "FEAT": true, "OPTS": true, "PBSZ": true, "PROT": true}
+
+// protHook refuses PBSZ and PROT outside TLS, as RFC 4217 asks (503: they
+// follow a successful AUTH). The library said "200 OK" to PROT P on a
+// plain connection, then answered every later EPSV and PASV "421 Cannot
+// get a TLS config": the session could move no more data.
+func protHook(c *controlConn, cmd command) verdict {
+	c.mu.Lock()
+	secure := c.tls != nil
+	c.mu.Unlock()
+	if !secure {
+		return answer(503, "%s needs AUTH TLS first, and this connection is plain FTP", cmd.name)
+	}
+	return passOn(cmd)
+}
 
 // authHook serves AUTH TLS itself, so that TLS sits under this connection
 // and the hooks read every session's commands; the library would wrap its

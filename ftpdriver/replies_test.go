@@ -207,6 +207,21 @@ func TestAuthTLSWithoutCertificate(t *testing.T) {
 	c.expect(230, "PASS x")
 }
 
+// PBSZ and PROT on a plain connection get RFC 4217's 503: they follow a
+// successful AUTH. The library said "200 OK" to PROT P, then answered
+// every EPSV and PASV "421 Cannot get a TLS config".
+func TestProtWithoutTLS(t *testing.T) {
+	t.Parallel()
+	s := ftptest.StartUnplugged(t, ftptest.Options{})
+	c := rawDial(t, s.Addr, "anonymous", "x")
+	for _, cmd := range []string{"PBSZ 0", "PROT P"} {
+		if code, msg := c.cmd("%s", cmd); code != 503 {
+			t.Errorf("%s on a plain connection = %d %s, want 503", cmd, code, msg)
+		}
+	}
+	c.epsv().Close()
+}
+
 // Under TLS the control connection still reads the commands first: the
 // replies are the same as in plain FTP. A command sent right after AUTH
 // TLS, before the handshake, is dropped, never run.
