@@ -159,7 +159,7 @@ func (f *FS) moveAcross(ctx context.Context, from, to string) error {
 		return err
 	}
 	if src.IsDir {
-		return fmt.Errorf("boardfs: rename %q: %w (a directory across mounts)", from, ErrNotSupported)
+		return fmt.Errorf("boardfs: rename %q to %q: %w", from, to, ErrDirAcrossMounts)
 	}
 	tmp, err := f.d.tempName(to)
 	if err != nil {

@@ -26,6 +26,10 @@ var (
 	// temporaries (".ftpbridge-" and 8 lowercase hex digits), refused as
 	// the name of a new file or directory. It is an ErrBadName.
 	ErrReserved = fmt.Errorf("%w: reserved for ftpbridge's temporary files (%s and %d hex digits)", ErrBadName, tempPrefix, tempDigits)
+	// ErrDirAcrossMounts: a rename would move a directory from one mount
+	// to another (a Pyboard's /flash to /sd), which takes a copy of every
+	// file in it. It is an ErrNotSupported.
+	ErrDirAcrossMounts = fmt.Errorf("%w: a directory cannot move between mounts", ErrNotSupported)
 	// ErrNotConnected: the board is unplugged; a Link is waiting for it
 	// to come back.
 	ErrNotConnected = errors.New("boardfs: board not connected")

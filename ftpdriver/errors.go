@@ -187,6 +187,8 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		msg, kind, level = "directory not empty", boardfs.ErrNotEmpty, slog.LevelInfo
 	case errors.Is(err, fs.ErrPermission):
 		msg, kind, level = "permission denied", fs.ErrPermission, slog.LevelInfo
+	case errors.Is(err, boardfs.ErrDirAcrossMounts):
+		msg, kind, level = "a folder cannot move from one of the board's drives to another: move the files in it", boardfs.ErrNotSupported, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrNotSupported):
 		msg, kind, level = "not supported by this board", boardfs.ErrNotSupported, slog.LevelInfo
 	case errors.Is(err, ErrNotUsed):

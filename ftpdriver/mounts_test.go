@@ -61,3 +61,20 @@ func TestPyboardTopLevelHoldsOnlyMounts(t *testing.T) {
 	}
 	c.expect(257, "MKD /sd/newdir")
 }
+
+// A folder does not move between a Pyboard's drives (it would take a copy
+// of each file in it), and the reply says so, not "not supported by this
+// board": the board renames folders within a drive. Nothing moves.
+func TestPyboardFolderAcrossDrivesSaysWhy(t *testing.T) {
+	t.Parallel()
+	s := ftptest.Start(t, ftptest.Options{Profile: boardtest.Pyboard})
+	put(t, s.Board.Root, "flash/lib/x.py", []byte("x\n"))
+	c := rawDial(t, s.Addr, "anonymous", "x")
+	c.expect(350, "RNFR /flash/lib")
+	if code, msg := c.cmd("RNTO /sd/lib"); code != 550 || !strings.Contains(msg, "drives") {
+		t.Errorf("RNFR /flash/lib, RNTO /sd/lib = %d %s, want 550 saying a folder cannot move between drives", code, msg)
+	}
+	if got := get(t, s.Board.Root, "flash/lib/x.py"); string(got) != "x\n" {
+		t.Errorf("flash/lib/x.py = %q", got)
+	}
+}
