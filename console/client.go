@@ -3,8 +3,10 @@ package console
 import (
 	"fmt"
 	"io"
+	"strings"
 	"sync"
 	"time"
+	"unicode"
 )
 
 // Terminal is one person's connection to a console: a TCP stream or a
@@ -81,7 +83,25 @@ func (cl *client) say(format string, args ...any) {
 		lead = "\r\n"
 	}
 	cl.mu.Unlock()
-	cl.send([]byte(lead + "[ftpbridge: " + fmt.Sprintf(format, args...) + "]\r\n"))
+	cl.send([]byte(lead + notice(fmt.Sprintf(format, args...))))
+}
+
+// notice is a line of ftpbridge's own, with the control characters of
+// what it quotes escaped: a file name an FTP client chose ("RETR
+// /\x1b]52;c;...") reaches the person's terminal in these lines, and must
+// not drive it (set its title or clipboard, clear the screen).
+func notice(text string) string {
+	var b strings.Builder
+	b.WriteString("[ftpbridge: ")
+	for _, r := range text {
+		if unicode.IsControl(r) {
+			fmt.Fprintf(&b, "\\x%02x", r)
+			continue
+		}
+		b.WriteRune(r)
+	}
+	b.WriteString("]\r\n")
+	return b.String()
 }
 
 // atLineStart reports whether the last byte queued ended a line.

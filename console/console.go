@@ -330,7 +330,7 @@ func (c *Console) say(format string, args ...any) {
 	c.mu.Lock()
 	cl := c.client
 	if cl == nil {
-		c.keep([]byte("[ftpbridge: " + fmt.Sprintf(format, args...) + "]\r\n"))
+		c.keep([]byte(notice(fmt.Sprintf(format, args...))))
 	}
 	c.mu.Unlock()
 	if cl != nil {
@@ -648,7 +648,7 @@ func (c *Console) yield(ctx context.Context, conn *repl.Conn, op string) {
 		if c.client == nil {
 			// A program nobody watched: the next person reads why it
 			// stopped after what it printed.
-			c.keep([]byte("\r\n[ftpbridge: " + c.after.notice + "]\r\n"))
+			c.keep([]byte("\r\n" + notice(c.after.notice)))
 		}
 	case typing:
 		c.after.retype = bytes.Clone(c.scr.typed)

@@ -622,3 +622,34 @@ func TestNextPersonFindsThePrompt(t *testing.T) {
 	}
 	tm.conn.Close()
 }
+
+// A name an FTP client chose reaches the person's terminal in the line
+// that says what interrupted their program; its control characters are
+// escaped there, so a name cannot drive the terminal (an OSC 52 sequence
+// writes some terminals' clipboard, others' title).
+func TestNoticeEscapesControlCharacters(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, bridgeOptions{})
+	name := "\x1b]52;c;cHduZWQ=\x07.txt"
+	if err := os.WriteFile(filepath.Join(b.Board.Root, name), []byte("x"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	c := b.Dial(t)
+	tm := dialTerm(t, b.Addr)
+	tm.expect(">>> ", wait)
+	tm.send("import time\r")
+	tm.expect(">>> ", wait)
+	tm.send("while True: print('tick'); time.sleep_ms(100)\r\r")
+	tm.expect("tick", wait)
+	tm.expect("tick", time.Second)
+	r, err := c.Retr("/" + name)
+	if err != nil {
+		t.Fatalf("RETR while a program runs on the console: %v", err)
+	}
+	_, _ = io.ReadAll(r)
+	r.Close()
+	out := tm.expect(">>> ", wait)
+	if strings.Contains(out, "\x1b]52") || !strings.Contains(out, `RETR /\x1b]52;c;cHduZWQ=\x07.txt]`) {
+		t.Errorf("the console showed %q: want the name with its control characters escaped", out)
+	}
+}
