@@ -268,18 +268,21 @@ func TestConsolePrints42(t *testing.T) {
 // to be still on its way when SITE RESET comes.
 func TestStorThenSiteResetRunsMainPy(t *testing.T) {
 	t.Parallel()
-	b := startBridge(t, bridgeOptions{ftp: ftptest.Options{Driver: ftpdriver.Options{OpTimeout: 40 * time.Second}}})
+	// A short OpTimeout: SITE RESET must wait for the upload as long as
+	// it moves, not for a share of one operation's time.
+	b := startBridge(t, bridgeOptions{ftp: ftptest.Options{Driver: ftpdriver.Options{OpTimeout: 4 * time.Second}}})
 	tm := dialTerm(t, b.Addr)
 	tm.expect(">>> ", wait)
 	c := b.Dial(t)
 	if err := c.Stor("/main.py", strings.NewReader("print('old main.py')\n")); err != nil {
 		t.Fatal(err)
 	}
-	// 120 KB of hex deflate to about 60 KB: five seconds at 115200 baud,
-	// past the 3 s an upload waits for the board before its 226.
+	// 240 KB of hex deflate to about 120 KB: ten seconds at 115200 baud,
+	// past the 3 s an upload waits for the board before its 226, and
+	// the 2 s SITE RESET once waited after it.
 	var src strings.Builder
 	src.WriteString("pad = '")
-	for i := range 7500 {
+	for i := range 15000 {
 		fmt.Fprintf(&src, "%016x", uint64(i)*0x9e3779b97f4a7c15)
 	}
 	src.WriteString("'\nprint('new main.py', 6*7, len(pad))\n")
@@ -293,9 +296,9 @@ func TestStorThenSiteResetRunsMainPy(t *testing.T) {
 		t.Fatalf("SITE RESET = %d %s, want 200", code, msg)
 	}
 	if !pending {
-		t.Log("the board had the new main.py before SITE RESET: the wait for pending uploads was not exercised")
+		t.Error("the board had the new main.py before SITE RESET: the wait for pending uploads was not exercised")
 	}
-	out := tm.expect("new main.py 42 120000", wait)
+	out := tm.expect("new main.py 42 240000", wait)
 	if !strings.Contains(out, "soft reboot") || strings.Contains(out, "old main.py") {
 		t.Errorf("console after SITE RESET: %q; want the reboot line and the new main.py's output only", out)
 	}
@@ -304,7 +307,7 @@ func TestStorThenSiteResetRunsMainPy(t *testing.T) {
 		t.Errorf("SITE RESET reply %q: want it to say main.py ended and where its output went", msg)
 	}
 	tm.send("print(len(pad))\r")
-	tm.expect("120000", wait)
+	tm.expect("240000", wait)
 }
 
 // SITE RUN runs a file, its output on the console.

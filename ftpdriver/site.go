@@ -37,6 +37,30 @@ const siteHelp = `SITE commands:
  SITE RUN FILE.py: runs a file on the board, its output on the console
 SITE HELP done`
 
+// siteHelpNoConsole is SITE HELP where no board has a console.
+const siteHelpNoConsole = `SITE commands:
+ none here: SITE RESET and SITE RUN need ftpbridge started with --console or --console-pty
+SITE HELP done`
+
+// runsPrograms reports whether a board served here can run programs:
+// over several boards, whether the first one can (they are all started
+// alike).
+func (s *Server) runsPrograms() bool {
+	m := s.single
+	if s.boards != nil {
+		for _, n := range s.boards.Names() {
+			if m, _, _ = s.where("/" + n); m != nil {
+				break
+			}
+		}
+	}
+	if m == nil {
+		return false
+	}
+	_, ok := m.board.(Programs)
+	return ok
+}
+
 // siteHook serves SITE RESET, SITE RUN and SITE HELP.
 func siteHook(c *controlConn, cmd command) verdict {
 	sub, arg, _ := strings.Cut(strings.TrimSpace(cmd.param), " ")
@@ -44,6 +68,9 @@ func siteHook(c *controlConn, cmd command) verdict {
 	sub = strings.ToUpper(sub)
 	switch sub {
 	case "HELP", "":
+		if !c.s.runsPrograms() {
+			return answer(214, "%s", siteHelpNoConsole)
+		}
 		return answer(214, "%s", siteHelp)
 	case "RESET", "RUN":
 	default:
@@ -96,22 +123,25 @@ func (s *Server) site(ss *session, sub, arg string) (int, string) {
 		return 421, ftpError(log, op, onBoard, ErrStopping).Error()
 	}
 	defer s.leave()
-	ctx, cancel := context.WithTimeoutCause(ss.ctx, s.opts.OpTimeout, ErrTimeout)
-	defer cancel()
 	q := s.queue(m, fsys)
 	start := time.Now()
+	// What was uploaded is what must run: the uploads before it land
+	// first, however long that takes while they move (curl -T big.py -Q
+	// "-SITE RESET" asks right after its 226, which comes before a big
+	// upload is on the board).
+	settleAt := onBoard
+	if sub == "RESET" {
+		settleAt = "/"
+	}
+	if err := q.SettleMoving(ss.ctx, settleAt, s.opts.OpTimeout/2); err != nil {
+		return siteRefused(log, op, onBoard, err)
+	}
+	ctx, cancel := context.WithTimeoutCause(ss.ctx, s.opts.OpTimeout, ErrTimeout)
+	defer cancel()
 	var note string
 	if sub == "RESET" {
-		// What was uploaded is what must run: every upload to the board
-		// lands first.
-		if err := q.Settle(ctx, "/", s.opts.OpTimeout/2); err != nil {
-			return siteRefused(log, op, onBoard, err)
-		}
 		note, err = progs.SoftReset(ctx, op)
 	} else {
-		if err := q.Settle(ctx, onBoard, s.opts.OpTimeout/2); err != nil {
-			return siteRefused(log, op, onBoard, err)
-		}
 		var e boardfs.Entry
 		if e, err = fsys.Stat(boardfs.WithOp(ctx, op+" "+p), onBoard); err == nil && e.IsDir {
 			err = fmt.Errorf("%w: %q", ErrIsDir, onBoard)
@@ -136,7 +166,7 @@ func siteRefused(log *slog.Logger, op, p string, err error) (int, string) {
 	msg := ftpError(log, op, p, err).Error()
 	switch {
 	case errors.Is(err, spool.ErrPending):
-		return 450, "not done: an upload is still being written to the board; try again once it has landed"
+		return 450, "not done: an upload to the board has stopped moving; try again once it has landed"
 	case errors.Is(err, boardfs.ErrBusy), errors.Is(err, boardfs.ErrNotConnected),
 		errors.Is(err, boardfs.ErrDisconnected), errors.Is(err, boardfs.ErrBoardReset),
 		errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):

@@ -16,8 +16,8 @@ func TestSiteWords(t *testing.T) {
 	t.Parallel()
 	s := ftptest.Start(t, ftptest.Options{})
 	c := rawDial(t, s.Addr, "anonymous", "x@")
-	if msg := c.expect(214, "SITE HELP"); !strings.Contains(msg, "SITE RESET") || !strings.Contains(msg, "SITE RUN") {
-		t.Errorf("SITE HELP = %q, want RESET and RUN listed", msg)
+	if msg := c.expect(214, "SITE HELP"); !strings.Contains(msg, "--console") || strings.Contains(msg, "output on the console") {
+		t.Errorf("SITE HELP without a console = %q, want a word on --console, and no RESET or RUN offered", msg)
 	}
 	if msg := c.expect(500, "SITE CHMOD 777 /x"); !strings.Contains(msg, "SITE RESET") {
 		t.Errorf("SITE CHMOD = %q, want the SITE commands named", msg)

@@ -43,6 +43,7 @@ type Job struct {
 	// Under q.mu.
 	m            meta
 	received     int64
+	fed          int64 // handed to the board's upload, this attempt
 	complete     bool  // the client finished: m is on disk with the size
 	attached     bool  // the client waits for its reply: failures are told to it
 	dropped      bool  // given up: the transfer failed
@@ -454,6 +455,9 @@ func (j *Job) feed(up *boardfs.Upload, off int64) error {
 			return err
 		}
 		off += int64(n)
+		j.q.mu.Lock()
+		j.fed = off
+		j.q.mu.Unlock()
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -259,6 +260,32 @@ func (q *Queue) Settle(ctx context.Context, p string, wait time.Duration) error 
 		case <-ctx.Done():
 			return fmt.Errorf("spool: waiting for the pending upload of %q: %w", p, context.Cause(ctx))
 		}
+	}
+}
+
+// SettleMoving is Settle for an operation that should wait as long as
+// the uploads before it are landing (SITE RESET runs what was uploaded):
+// it gives up with ErrPending only once stall passes with no byte of
+// them taken by the board and none of them ended.
+func (q *Queue) SettleMoving(ctx context.Context, p string, stall time.Duration) error {
+	last := int64(-1)
+	for {
+		err := q.Settle(ctx, p, stall)
+		if !errors.Is(err, ErrPending) {
+			return err
+		}
+		q.mu.Lock()
+		var moved int64
+		for _, j := range q.jobs {
+			if j.touches(p) {
+				moved += j.fed + j.received
+			}
+		}
+		q.mu.Unlock()
+		if moved == last {
+			return err
+		}
+		last = moved
 	}
 }
 
