@@ -379,8 +379,9 @@ func (c *Console) ask(ctx context.Context, r *request) (string, error) {
 	if o.ended {
 		state = "it has ended"
 	}
-	if who := c.Holder(); who != "" {
-		return state + "; its output is on the console, attached by " + who, nil
+	if c.Holder() != "" {
+		// Not who: an FTP user need not learn the console's address.
+		return state + "; its output is on the console, where someone is attached", nil
 	}
 	return state + "; nobody is attached to the console: its output is kept for the next one (the last 4 KB)", nil
 }

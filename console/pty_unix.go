@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -82,7 +83,7 @@ func ServePTY(ctx context.Context, path string, c *Console, log *slog.Logger) er
 			t.drain()
 			if !refused {
 				refused = true
-				_, _ = fmt.Fprintf(master, "\r\n[ftpbridge: %v: this terminal gets the console once they leave]\r\n", err)
+				_, _ = fmt.Fprintf(master, "\r\n[ftpbridge: %s: this terminal gets the console once they leave]\r\n", strings.TrimPrefix(err.Error(), "console: in use: "))
 			}
 			sleep(ctx, ptyPoll)
 			continue
