@@ -277,11 +277,21 @@ func hasLineBreak(name string) bool {
 // checkNewName refuses a name a change would create that no listing can
 // show.
 func checkNewName(p string) error {
-	if hasLineBreak(path.Base(p)) {
+	name := path.Base(p)
+	if hasLineBreak(name) {
 		return fmt.Errorf("%w: %q", ErrLineBreak, p)
+	}
+	// Refused here, before the 150 of a STOR: the board's refusal came
+	// only once the whole upload had been sent.
+	if len(name) > maxName {
+		return fmt.Errorf("%w: %d bytes", ErrNameTooLong, len(name))
 	}
 	return nil
 }
+
+// maxName is the longest name, in bytes, that the boards' filesystems
+// take: FAT's long names and littlefs's LFS_NAME_MAX are both 255.
+const maxName = 255
 
 // Mkdir serves MKD.
 func (d *clientDriver) Mkdir(name string, _ os.FileMode) error {

@@ -52,6 +52,9 @@ var commandHooks = map[string]commandHook{
 	"OPTS": optsHook,
 	"REST": restHook,
 	"RNTO": rntoHook,
+	"RNFR": rnfrHook,
+	"STOR": storHook,
+	"APPE": storHook,
 	"LIST": listHook,
 	"NLST": listHook,
 	"MLSD": listHook,
@@ -153,6 +156,34 @@ func restHook(_ *controlConn, cmd command) verdict {
 func rntoHook(_ *controlConn, cmd command) verdict {
 	if cmd.prev != "RNFR" || cmd.prevCode != 350 {
 		return answer(503, "RNTO must come right after an accepted RNFR: nothing renamed")
+	}
+	return passOn(cmd)
+}
+
+// rnfrHook refuses to take the root folder as what to rename: the
+// library stats it, finds a folder and answers 350, and only the RNTO
+// after it was refused.
+func rnfrHook(c *controlConn, cmd command) verdict {
+	ss := c.session()
+	abs := cmd.param
+	if !strings.HasPrefix(abs, "/") {
+		abs = path.Join(ss.cc.Path(), abs)
+	}
+	abs = path.Clean("/" + abs)
+	if abs == "/" {
+		return answer(550, "the root folder cannot be renamed")
+	}
+	if _, onBoard, err := c.s.where(abs); err == nil && c.s.boards != nil && onBoard == "/" {
+		return answer(550, "the top level holds one folder per board: a board's folder cannot be renamed")
+	}
+	return passOn(cmd)
+}
+
+// storHook refuses a STOR or APPE to a name ending in "/": the library
+// cleans the slash away, and "STOR trail/" made a file "trail".
+func storHook(_ *controlConn, cmd command) verdict {
+	if strings.HasSuffix(strings.TrimSpace(cmd.param), "/") {
+		return answer(553, "%s needs a file name, not a folder's (it ends in /): nothing stored", cmd.name)
 	}
 	return passOn(cmd)
 }

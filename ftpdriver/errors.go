@@ -61,6 +61,9 @@ var (
 	// which no FTP listing can show: it would end the listing's line
 	// there (hideLineBreaks).
 	ErrLineBreak = errors.New("ftpdriver: a name with a line break cannot be listed over FTP")
+	// ErrNameTooLong: a new name longer than the boards' filesystems
+	// take (maxName).
+	ErrNameTooLong = errors.New("ftpdriver: a name longer than 255 bytes")
 	// ErrMount: a change aimed at the top level of a board whose "/"
 	// holds only its mounts (a Pyboard's /flash and /sd): nothing can be
 	// created there, and a mount can be neither removed nor renamed. The
@@ -133,13 +136,15 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 	case errors.As(err, &failed):
 		msg, kind = failedReply(failed), err
 	case errors.Is(err, spool.ErrPending):
-		msg, kind, level = "busy: the previous upload of this file is still being written to the board, try again", boardfs.ErrBusy, slog.LevelInfo
+		msg, kind, level = "busy: an earlier upload here (this file, or a file in this folder) is still being written to the board, try again", boardfs.ErrBusy, slog.LevelInfo
 	case errors.Is(err, ErrReadOnly):
 		msg, kind, level = "read-only", fs.ErrPermission, slog.LevelInfo
 	case errors.Is(err, ErrBoardFolder):
 		msg, kind, level = "the top level holds one folder per board: work inside a board's folder", fs.ErrPermission, slog.LevelInfo
 	case errors.Is(err, ErrAcrossBoards):
 		msg, kind, level = "cannot rename across boards", ErrAcrossBoards, slog.LevelInfo
+	case errors.Is(err, ErrNameTooLong):
+		msg, kind, level = "a name longer than 255 bytes: the board's filesystem takes no longer one", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
 	case errors.Is(err, ErrLineBreak):
 		msg, kind, level = "a name with a line break (CR or LF) cannot be shown in FTP listings", ftpserver.ErrFileNameNotAllowed, slog.LevelInfo
 	case errors.Is(err, ErrRoot):

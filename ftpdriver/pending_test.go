@@ -345,7 +345,7 @@ func TestUploadAfterPendingUpload(t *testing.T) {
 			t.Fatal(err)
 		}
 		err := c.Stor("/p.bin", bytes.NewReader([]byte("second")))
-		if err == nil || !strings.Contains(err.Error(), "the previous upload of this file is still being written to the board") {
+		if err == nil || !strings.Contains(err.Error(), "is still being written to the board") {
 			t.Errorf("STOR of p.bin while its first upload is written = %v, want a busy reply saying why", err)
 		}
 		waitSettled(t, s.Spool, 60*time.Second)

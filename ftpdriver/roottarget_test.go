@@ -2,6 +2,7 @@ package ftpdriver_test
 
 import (
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,9 +52,15 @@ func TestChangesToRootRefusedAtOnce(t *testing.T) {
 			t.Errorf("%s = %d %s, want 550", cmd, code, msg)
 		}
 	}
-	c.expect(350, "RNFR /")
-	if code, msg := c.cmd("RNTO /renamed"); code != 553 {
-		t.Errorf("RNFR /, RNTO /renamed = %d %s, want 553", code, msg)
+	// The root is refused as what to rename at the RNFR, and the RNTO
+	// after it finds nothing to rename.
+	for _, from := range []string{"/", "/..", "."} {
+		if code, msg := c.cmd("RNFR %s", from); code != 550 || !strings.Contains(msg, "root folder") {
+			t.Errorf("RNFR %s = %d %s, want 550 about the root folder", from, code, msg)
+		}
+		if code, msg := c.cmd("RNTO /renamed"); code != 503 {
+			t.Errorf("RNFR %s, RNTO /renamed = %d %s, want 503", from, code, msg)
+		}
 	}
 
 	if names := hostNames(t, s.Board.Root, "/"); !slices.Equal(names, []string{"victim.txt"}) {
@@ -61,5 +68,34 @@ func TestChangesToRootRefusedAtOnce(t *testing.T) {
 	}
 	if got := get(t, s.Board.Root, "victim.txt"); string(got) != "keep me\n" {
 		t.Errorf("victim.txt = %q", got)
+	}
+}
+
+// A STOR names a file: "STOR trail/" is refused (the library cleaned the
+// slash away, and a file "trail" was made), and a name longer than the
+// boards' filesystems take is refused before the 150, not after the
+// whole upload was sent.
+func TestStorNamesRefusedBeforeData(t *testing.T) {
+	t.Parallel()
+	s := ftptest.Start(t, ftptest.Options{})
+	c := rawDial(t, s.Addr, "anonymous", "x")
+	for _, name := range []string{"trail/", "/sub/", strings.Repeat("n", 256)} {
+		data := c.epsv()
+		code, msg := c.cmd("STOR %s", name)
+		data.Close()
+		if code != 553 {
+			t.Errorf("STOR %.20s... = %d %s, want 553 at once", name, code, msg)
+			if code == 150 {
+				c.read()
+			}
+		}
+	}
+	c.expect(553, "APPE trail/")
+	if names := hostNames(t, s.Board.Root, "/"); len(names) != 0 {
+		t.Errorf("the board holds %q, want nothing", names)
+	}
+	// 255 bytes is still a name.
+	if code, msg := stor(c, strings.Repeat("n", 255), []byte("x")); code != 226 {
+		t.Errorf("STOR of a 255-byte name = %d %s, want 226", code, msg)
 	}
 }

@@ -30,7 +30,7 @@ import (
 var (
 	// ErrPending: an operation waited for an earlier upload of the same
 	// path to reach the board, and gave up while it was still being written.
-	ErrPending = errors.New("spool: the previous upload of this file is still being written to the board")
+	ErrPending = errors.New("spool: an earlier upload to this path is still being written to the board")
 	// ErrStopping: the store is stopping; no new upload is taken.
 	ErrStopping = errors.New("spool: stopping")
 	// errDropped ends a writer whose upload was given up (the transfer
