@@ -114,7 +114,7 @@ func (c *Conn) execPlain(ctx context.Context, code string) ([]byte, error) {
 	if err := c.sendPlain(ctx, []byte(code)); err != nil {
 		return nil, err
 	}
-	r := &Run{c: c, size: len(code), start: time.Now()}
+	r := &Run{c: c, ctx: ctx, size: len(code), start: time.Now()}
 	return r.Wait(ctx)
 }
 
@@ -183,7 +183,7 @@ func (c *Conn) stream(ctx context.Context, code []byte, piece int) error {
 		}
 		if got := c.line.buf[0]; got != feedAck {
 			// The loader failed: its output and error follow as usual.
-			r := &Run{c: c, start: time.Now()}
+			r := &Run{c: c, ctx: ctx, start: time.Now()}
 			_, err := r.Wait(ctx)
 			if err == nil {
 				err = fmt.Errorf("%w: %q instead of the loader's acknowledgement", ErrProtocol, got)
@@ -223,17 +223,14 @@ func (c *Conn) endLoader(ctx context.Context, need, piece int) error {
 		if err := c.line.write(filler); err != nil {
 			return err
 		}
-		actx, cancel := context.WithTimeout(ctx, c.opts.AnswerWait)
-		err := c.line.fill(actx)
-		cancel()
-		if err != nil {
+		if err := c.answer(ctx); err != nil {
 			return c.waitError("the end of a loader that lost code", err)
 		}
 		for len(c.line.buf) > 0 && c.line.buf[0] == feedAck {
 			c.line.consume(1)
 		}
 		if len(c.line.buf) > 0 {
-			r := &Run{c: c, start: time.Now()}
+			r := &Run{c: c, ctx: ctx, start: time.Now()}
 			_, err := r.Wait(ctx)
 			return fmt.Errorf("%w: code lost bytes on its way to the board (%v)", ErrProtocol, err)
 		}

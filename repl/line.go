@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync/atomic"
 	"time"
 
 	"go.bug.st/serial"
@@ -28,11 +29,40 @@ type line struct {
 	dead chan struct{}
 
 	sent, received int64 // bytes on the wire, each way
+
+	// Silence on the line, which other goroutines may ask about while
+	// the conn's user waits (Conn.Silence): when the wait for the
+	// board's next byte began (0: no wait under way), and when an
+	// exchange ended because the board stopped answering (0: it has
+	// spoken since). Unix nanoseconds.
+	waitFrom, silentSince atomic.Int64
+	// filled: a Ctrl-C filler went out (Conn.fill) and the board has said
+	// nothing since, so another would only queue behind it.
+	filled bool
+
+	// writeWait bounds how long a write may go without the port taking
+	// a byte; stuck is a write the port stopped taking, which the next
+	// write waits for first, so bytes keep their order.
+	writeWait time.Duration
+	stuck     *pendingWrite
 }
 
-func newLine(port Port) *line {
+func newLine(port Port, writeWait time.Duration) *line {
 	_ = port.SetReadTimeout(pollInterval)
-	return &line{port: port, dead: make(chan struct{})}
+	return &line{port: port, dead: make(chan struct{}), writeWait: writeWait}
+}
+
+// heard notes n bytes from the board: it is not silent.
+func (l *line) heard(n int) {
+	l.received += int64(n)
+	l.silentSince.Store(0)
+	l.filled = false
+}
+
+// stopped marks the board as having stopped answering, for Conn.Silence,
+// until it next sends a byte.
+func (l *line) stopped() {
+	l.silentSince.CompareAndSwap(0, time.Now().UnixNano())
 }
 
 // broke records the port's failure; the first one is the one kept.
@@ -50,6 +80,8 @@ func (l *line) fill(ctx context.Context) error {
 		return l.err
 	}
 	var chunk [1024]byte
+	l.waitFrom.Store(time.Now().UnixNano())
+	defer l.waitFrom.Store(0)
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -57,7 +89,7 @@ func (l *line) fill(ctx context.Context) error {
 		n, err := l.port.Read(chunk[:])
 		if n > 0 {
 			l.buf = append(l.buf, chunk[:n]...)
-			l.received += int64(n)
+			l.heard(n)
 			return nil
 		}
 		if err != nil {
@@ -75,22 +107,76 @@ func disconnected(op string, err error) error {
 	return fmt.Errorf("%w: %s: %w", ErrDisconnected, op, err)
 }
 
+// writePiece is the most one call of the port's Write is given, so that
+// a write that stalls is seen to stall (pendingWrite.moved).
+const writePiece = 256
+
+// A pendingWrite is a write under way in its own goroutine: a serial
+// port's Write has no timeout, and blocks for ever once a stalled
+// adapter's buffers are full.
+type pendingWrite struct {
+	moved atomic.Int64 // when the port last took bytes, Unix nanoseconds
+	sent  atomic.Int64 // bytes the port took
+	done  chan error   // the write's end: nil, or why the port failed
+}
+
+// write puts p on the line. It fails with ErrSilent when the port takes no
+// byte for writeWait; the bytes go on out in the background, and later
+// writes wait for them.
 func (l *line) write(p []byte) error {
 	if l.err != nil {
 		return l.err
 	}
-	for len(p) > 0 {
-		n, err := l.port.Write(p)
-		l.sent += int64(max(n, 0))
-		if err != nil {
-			return l.broke("write", err)
+	if l.stuck != nil {
+		if err := l.await(l.stuck); err != nil {
+			return err
 		}
-		if n == 0 {
-			return l.broke("write", io.ErrShortWrite)
-		}
-		p = p[n:]
 	}
-	return nil
+	w := &pendingWrite{done: make(chan error, 1)}
+	w.moved.Store(time.Now().UnixNano())
+	data := bytes.Clone(p) // the caller may reuse p while the port still takes it
+	go func() {
+		for len(data) > 0 {
+			n, err := l.port.Write(data[:min(len(data), writePiece)])
+			if n > 0 {
+				w.sent.Add(int64(n))
+				w.moved.Store(time.Now().UnixNano())
+			}
+			if err == nil && n == 0 {
+				err = io.ErrShortWrite
+			}
+			if err != nil {
+				w.done <- err
+				return
+			}
+			data = data[n:]
+		}
+		w.done <- nil
+	}()
+	return l.await(w)
+}
+
+// await waits for w to end, as long as the port keeps taking its bytes.
+func (l *line) await(w *pendingWrite) error {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
+	for {
+		select {
+		case err := <-w.done:
+			l.stuck = nil
+			l.sent += w.sent.Load()
+			if err != nil {
+				return l.broke("write", err)
+			}
+			return nil
+		case <-t.C:
+			if still := time.Since(time.Unix(0, w.moved.Load())); still >= l.writeWait {
+				l.stuck = w
+				l.stopped()
+				return fmt.Errorf("%w: the serial port took no byte for %v", ErrSilent, still.Round(time.Second))
+			}
+		}
+	}
 }
 
 func (l *line) consume(n int) []byte {
@@ -152,7 +238,7 @@ func (l *line) pending() bool {
 	_ = l.port.SetReadTimeout(pollInterval)
 	if n > 0 {
 		l.buf = append(l.buf, chunk[:n]...)
-		l.received += int64(n)
+		l.heard(n)
 		return true
 	}
 	if err != nil {

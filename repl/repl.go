@@ -47,6 +47,12 @@ var (
 	ErrNoRawREPL = errors.New("repl: cannot enter raw REPL")
 	// ErrProtocol: the board answered something the raw REPL never sends.
 	ErrProtocol = errors.New("repl: unexpected reply")
+	// ErrSilent: the board stopped answering with its line open (a hung
+	// firmware, a stalled USB-serial adapter): nothing came from it for as
+	// long as the wait allowed, or the port took no byte for
+	// Options.Silence. The next exec interrupts it and re-enters raw mode;
+	// until the board speaks again that fails with ErrSilent too, soon.
+	ErrSilent = errors.New("repl: the board stopped answering")
 )
 
 // Port is what repl needs of a serial line; go.bug.st/serial's Port has
@@ -80,6 +86,12 @@ type Options struct {
 	// the third five times, for a booting board that does not listen yet.
 	// Default 1 s.
 	EnterRawWait time.Duration
+	// Silence bounds the pauses in a program's output while the caller
+	// reads it (Run.Read), and how long a write may wait for the port
+	// to take a byte: the board is sending a transfer then, and silence
+	// that long means it stopped answering (ErrSilent). Default 10 s,
+	// for the same loaded hosts as AnswerWait.
+	Silence time.Duration
 }
 
 // Conn is a raw REPL conversation with one board. It is not safe for
@@ -130,11 +142,32 @@ func New(port Port, opts Options) *Conn {
 	if opts.EnterRawWait <= 0 {
 		opts.EnterRawWait = time.Second
 	}
+	if opts.Silence <= 0 {
+		opts.Silence = 10 * time.Second
+	}
 	log := opts.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Conn{port: port, line: newLine(port), opts: opts, log: log}
+	return &Conn{port: port, line: newLine(port, opts.Silence), opts: opts, log: log}
+}
+
+// Silence says how long the board has said nothing while it owed an
+// answer: quiet is how long the conn's current wait on the board has gone
+// without a byte (0 when no wait is under way), or, when stopped, how long
+// ago an exchange ended because the board stopped answering (ErrSilent),
+// which holds until it sends a byte again. Unlike the rest of Conn it may
+// be called from any goroutine while another uses the conn: it is how
+// those waiting for the board tell a silent board from a busy one.
+func (c *Conn) Silence() (quiet time.Duration, stopped bool) {
+	now := time.Now().UnixNano()
+	if since := c.line.silentSince.Load(); since != 0 {
+		return time.Duration(now - since), true
+	}
+	if from := c.line.waitFrom.Load(); from != 0 {
+		return time.Duration(now - from), false
+	}
+	return 0, false
 }
 
 // Done is closed once the serial port has failed (the board was
@@ -226,14 +259,23 @@ func (c *Conn) fill(ctx context.Context, n int) error {
 			return err
 		}
 	}
+	c.line.filled = true
 	return c.line.drain(ctx, 50*time.Millisecond)
 }
 
 // enterRaw takes the board from any state to the raw prompt: a program
 // running is interrupted, a half-typed line or paste mode is cancelled, and
 // whatever the board printed before the banner is skipped.
+//
+// A board that stopped answering (ErrSilent before, and silent since)
+// that says nothing at all to one try, once a filler has gone out, fails
+// with ErrSilent at once rather than after all three: the operations
+// queued behind hear so in seconds, and the first one after the board
+// speaks again finds it.
 func (c *Conn) enterRaw(ctx context.Context) error {
 	var lastErr error
+	_, wasSilent := c.Silence()
+	before := c.line.received
 	for attempt := range 3 {
 		heard := c.line.received
 		if err := c.line.write([]byte{'\r', ctrlC}); err != nil {
@@ -275,7 +317,12 @@ func (c *Conn) enterRaw(ctx context.Context) error {
 			return err
 		}
 		lastErr = err
-		if attempt == 0 && c.line.received-heard <= 2 {
+		silent := c.line.received == before
+		if silent && wasSilent && c.line.filled {
+			c.line.stopped()
+			return fmt.Errorf("%w: no answer to Ctrl-C and Ctrl-A in %v (board printed %s)", ErrSilent, wait, c.line.lastSeen())
+		}
+		if attempt == 0 && c.line.received-heard <= 2 && !c.line.filled {
 			// A board that stays silent (but for an acknowledgement) and
 			// does not break on Ctrl-C may be reading a transfer whose
 			// sender died, with Ctrl-C off (boardfs's upload helpers read
@@ -287,6 +334,10 @@ func (c *Conn) enterRaw(ctx context.Context) error {
 				return err
 			}
 		}
+	}
+	if c.line.received == before {
+		c.line.stopped()
+		return fmt.Errorf("%w: %w: nothing came from it (%w)", ErrNoRawREPL, ErrSilent, lastErr)
 	}
 	return fmt.Errorf("%w: %w; the board last printed %s", ErrNoRawREPL, lastErr, c.line.lastSeen())
 }
@@ -339,7 +390,7 @@ func (c *Conn) Start(ctx context.Context, code string) (*Run, error) {
 		c.log.Debug("exec failed to start", "bytes", len(code), "err", err)
 		return nil, err
 	}
-	return &Run{c: c, size: len(code), start: start}, nil
+	return &Run{c: c, ctx: ctx, size: len(code), start: start}, nil
 }
 
 // fail leaves the board usable after an exchange went wrong: a cancelled or
@@ -390,12 +441,13 @@ func (c *Conn) sendPlain(ctx context.Context, code []byte) error {
 	}
 	// The raw REPL answers OK as soon as it has the code; a board that
 	// does not was not at the raw prompt.
+	heard := c.line.received
 	octx, cancel := context.WithTimeout(ctx, c.opts.AnswerWait)
 	head, err := c.line.until(octx, []byte("OK"), c.resetSeen)
 	cancel()
 	if err != nil {
 		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-			err = ErrBoardReset
+			err = c.noAnswer(heard)
 		}
 		return c.waitError("OK", err)
 	}
@@ -425,7 +477,7 @@ func (c *Conn) tryRawPaste(ctx context.Context, code []byte) (used bool, err err
 // where it says yes, sends the code.
 func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, err error) {
 	for len(c.line.buf) < 2 {
-		if err := c.line.fill(ctx); err != nil {
+		if err := c.answer(ctx); err != nil {
 			return false, c.waitError("raw-paste answer", err)
 		}
 	}
@@ -442,12 +494,13 @@ func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, e
 		// Firmware without raw-paste took 0x01 as Ctrl-A: banner again,
 		// at once. A board that does not answer so was not at the raw
 		// prompt (it reset): give up soon and let the next exec re-enter.
+		heard := c.line.received
 		bctx, cancel := context.WithTimeout(ctx, c.opts.AnswerWait)
 		_, err := c.line.until(bctx, rawBanner, c.resetSeen)
 		cancel()
 		if err != nil {
 			if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
-				err = ErrBoardReset
+				err = c.noAnswer(heard)
 			}
 			return false, c.waitError("raw prompt after raw-paste probe", err)
 		}
@@ -464,7 +517,7 @@ func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, e
 		return false, nil
 	}
 	for len(c.line.buf) < 2 {
-		if err := c.line.fill(ctx); err != nil {
+		if err := c.answer(ctx); err != nil {
 			return true, c.waitError("raw-paste window", err)
 		}
 	}
@@ -477,7 +530,7 @@ func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, e
 		// Take the grants that have arrived; wait for one when out of credit.
 		for credit == 0 || len(c.line.buf) > 0 {
 			if len(c.line.buf) == 0 {
-				if err := c.line.fill(ctx); err != nil {
+				if err := c.answer(ctx); err != nil {
 					return true, c.waitError("raw-paste flow control", err)
 				}
 			}
@@ -509,7 +562,7 @@ func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, e
 	// were in flight may come first.
 	for {
 		if len(c.line.buf) == 0 {
-			if err := c.line.fill(ctx); err != nil {
+			if err := c.answer(ctx); err != nil {
 				return true, c.waitError("end of raw-paste", err)
 			}
 		}
@@ -521,6 +574,32 @@ func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, e
 			return true, fmt.Errorf("%w: %q ending raw-paste", ErrProtocol, b)
 		}
 	}
+}
+
+// answer reads at least one more byte of an answer the board gives at
+// once (a raw-paste grant, an acknowledgement): nothing within AnswerWait
+// means it stopped answering.
+func (c *Conn) answer(ctx context.Context) error {
+	actx, cancel := context.WithTimeout(ctx, c.opts.AnswerWait)
+	defer cancel()
+	err := c.line.fill(actx)
+	if err != nil && ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+		c.line.stopped()
+		return fmt.Errorf("%w: nothing came for %v", ErrSilent, c.opts.AnswerWait)
+	}
+	return err
+}
+
+// noAnswer is why an answer the board gives at once (OK, a banner) did not
+// come within AnswerWait, given the count of bytes received before the
+// wait: it said nothing at all, or something else (it reset: the next exec
+// re-enters raw mode).
+func (c *Conn) noAnswer(heard int64) error {
+	if c.line.received == heard {
+		c.line.stopped()
+		return fmt.Errorf("%w: nothing came for %v", ErrSilent, c.opts.AnswerWait)
+	}
+	return ErrBoardReset
 }
 
 // resetSeen ends a wait when the board shows signs of having reset.
@@ -545,23 +624,39 @@ func (c *Conn) waitError(awaited string, err error) error {
 // Run is code running on the board.
 type Run struct {
 	c     *Conn
+	ctx   context.Context // Start's: bounds Read
 	size  int
 	start time.Time
 	done  bool
+	err   error // a Read or Write failed: the exchange is over
 }
 
 // Read returns the program's stdout bytes as they arrive, uninterpreted:
 // binary output may hold 0x04, so the caller reads exactly as many bytes as
-// it expects and then calls Wait for the rest.
+// it expects and then calls Wait for the rest. It waits as long as the
+// context given to Start allows, and fails with ErrSilent when the board
+// sends nothing for Options.Silence.
 func (r *Run) Read(p []byte) (int, error) {
-	return r.ReadContext(context.Background(), p)
+	return r.ReadContext(r.ctx, p)
 }
 
-// ReadContext is Read with a context.
+// ReadContext is Read bounded by ctx rather than Start's context, and as
+// Read by Options.Silence.
 func (r *Run) ReadContext(ctx context.Context, p []byte) (int, error) {
-	n, err := r.c.line.read(ctx, p)
+	if r.err != nil {
+		return 0, r.err
+	}
+	c := r.c
+	sctx, cancel := context.WithTimeout(ctx, c.opts.Silence)
+	n, err := c.line.read(sctx, p)
+	cancel()
 	if err != nil {
-		r.c.fail(ctx, err)
+		if ctx.Err() == nil && errors.Is(err, context.DeadlineExceeded) {
+			c.line.stopped()
+			err = fmt.Errorf("%w: nothing came for %v while reading the program's output (board printed %s)", ErrSilent, c.opts.Silence, c.line.lastSeen())
+		}
+		r.err = err
+		c.fail(ctx, err)
 	}
 	return n, err
 }
@@ -581,8 +676,15 @@ func (r *Run) Abandon(ctx context.Context) {
 }
 
 // Write sends bytes to the program's stdin (sys.stdin.buffer on the board).
+// It fails with ErrSilent when the port takes no byte for Options.Silence
+// (a stalled adapter whose buffers are full).
 func (r *Run) Write(p []byte) (int, error) {
+	if r.err != nil {
+		return 0, r.err
+	}
 	if err := r.c.line.write(p); err != nil {
+		r.err = err
+		r.c.fail(r.ctx, err)
 		return 0, err
 	}
 	return len(p), nil
@@ -590,13 +692,21 @@ func (r *Run) Write(p []byte) (int, error) {
 
 // Wait reads the rest of the program's stdout up to its end marker, then its
 // error text, and returns the stdout. A Python exception is a *PyError;
-// a cancelled ctx interrupts the board.
+// a cancelled ctx interrupts the board. A deadline that passes after half
+// of Options.Silence or more without a byte is ErrSilent; after a failed
+// Read or Write, Wait returns that error at once.
 func (r *Run) Wait(ctx context.Context) ([]byte, error) {
 	c := r.c
 	if r.done {
 		return nil, errors.New("repl: Wait called twice")
 	}
 	r.done = true
+	if r.err != nil {
+		// The exchange ended with a failed Read or Write, and the board
+		// was interrupted then.
+		return nil, r.err
+	}
+	heard, waited := c.line.received, time.Now()
 	out, err := c.line.until(ctx, []byte{ctrlD}, c.resetSeen)
 	if err == nil {
 		var errText []byte
@@ -611,6 +721,14 @@ func (r *Run) Wait(ctx context.Context) ([]byte, error) {
 			c.log.Debug("exec", "bytes", r.size, "stdout", len(out), "took", time.Since(r.start), "err", err)
 			return out, err
 		}
+	}
+	if silent := time.Since(waited); c.line.received == heard && errors.Is(err, context.DeadlineExceeded) && silent >= c.opts.Silence/2 {
+		// A program may compute for long in silence; one that ran out
+		// its deadline without a byte counts as a board that stopped,
+		// unless the deadline came soon after the wait began (a caller's
+		// bound of Silence, say, started a moment before it).
+		c.line.stopped()
+		err = fmt.Errorf("%w: nothing came for %v (%w)", ErrSilent, silent.Round(time.Second), err)
 	}
 	err = c.waitError("the end of the program's output", err)
 	c.fail(ctx, err)

@@ -66,7 +66,7 @@ func (c *Conn) Pass(ctx context.Context, out io.Writer, in func() []byte) error 
 		// looked at that often.
 		n, err := c.line.port.Read(chunk[:])
 		if n > 0 {
-			c.line.received += int64(n)
+			c.line.heard(n)
 			c.line.remember(chunk[:n])
 			if _, werr := out.Write(chunk[:n]); werr != nil {
 				return werr
