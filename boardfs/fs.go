@@ -40,6 +40,12 @@ var (
 	// ErrBoardReset: the board reset during an operation; the next one
 	// finds it again, helpers installed. It is repl's.
 	ErrBoardReset = repl.ErrBoardReset
+	// ErrSilent: the board stopped answering with its port open (a hung
+	// firmware, a stalled USB-serial adapter). The operation that met it
+	// fails with it, so do those that wait for the board meanwhile, and
+	// the first after the board speaks again finds it, helpers
+	// installed. It is repl's.
+	ErrSilent = repl.ErrSilent
 	// ErrProgramRunning: the board's holder keeps it for a program that
 	// runs (Hold.Keep). It is an ErrBusy.
 	ErrProgramRunning = fmt.Errorf("%w running a program", ErrBusy)

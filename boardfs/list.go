@@ -99,7 +99,7 @@ func (f *FS) listPage(ctx context.Context, dir string, key int, first bool) ([]E
 	if err != nil {
 		return nil, false, err
 	}
-	page, more, err := f.decodeListPage(&silenceReader{run: run, ctx: ctx, silence: listSilence}, check)
+	page, more, err := f.decodeListPage(runReader{run: run, ctx: ctx}, check)
 	switch {
 	case errors.Is(err, errListEnded):
 		// The helper raised (the directory is missing, the board lost
@@ -218,20 +218,12 @@ func (f *FS) mtime(v uint32) time.Time {
 	return f.epoch.Add(time.Duration(v) * time.Second)
 }
 
-// silenceReader reads a run's output, failing when the board sends
-// nothing for silence: a bound on silence, not on the whole.
-type silenceReader struct {
-	run     *repl.Run
-	ctx     context.Context
-	silence time.Duration
+// runReader reads a run's output under ctx rather than the one the run
+// started with (a page's start is bounded, the listing is not); repl
+// bounds each read by the silence on the line, not the whole.
+type runReader struct {
+	run *repl.Run
+	ctx context.Context
 }
 
-func (r *silenceReader) Read(p []byte) (int, error) {
-	ctx, cancel := context.WithTimeout(r.ctx, r.silence)
-	defer cancel()
-	n, err := r.run.ReadContext(ctx, p)
-	if err != nil && ctx.Err() != nil && r.ctx.Err() == nil {
-		err = fmt.Errorf("%w: waiting for the listing, the board sent nothing for %v", context.DeadlineExceeded, r.silence)
-	}
-	return n, err
-}
+func (r runReader) Read(p []byte) (int, error) { return r.run.ReadContext(r.ctx, p) }
