@@ -97,7 +97,10 @@ func (e *MountError) reply() string {
 	return top + " holds only the board's mounts (" + strings.Join(e.Mounts, ", ") + "): put files and folders inside one of them"
 }
 
-const notConnected = "board not connected, try again when it is plugged in"
+const (
+	notConnected = "board not connected, try again when it is plugged in"
+	boardSilent  = "the board stopped answering (hung, or its USB-serial adapter stalled), try again once it answers"
+)
 
 // replyError is what ftpserverlib puts on the reply line: a short message
 // (ftpserverlib writes err.Error() into the reply) that still unwraps to the
@@ -168,6 +171,10 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		// 550 (ftpserverlib's code for a failed transfer), not 226 over
 		// a file made of two versions.
 		msg, kind, level = "the file changed on the board during the download, try again", boardfs.ErrChanged, slog.LevelInfo
+	case errors.Is(err, boardfs.ErrSilent):
+		// Not "busy": nothing moves, for this session or any other,
+		// until the board speaks again.
+		msg, kind = boardSilent, boardfs.ErrSilent
 	case errors.Is(err, boardfs.ErrBusy):
 		msg, kind, level = "board busy, try again", boardfs.ErrBusy, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrNoSpace):

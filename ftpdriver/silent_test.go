@@ -1,0 +1,88 @@
+package ftpdriver_test
+
+import (
+	"bytes"
+	"io"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jlaffaye/ftp"
+
+	"github.com/ftpbridge/ftpbridge/ftpdriver/ftptest"
+	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
+)
+
+// The board goes silent in the middle of a download with its line open
+// (a hung firmware, a stalled USB-serial adapter): the RETR fails with a
+// reply that says the board stopped answering, long before the board
+// speaks again; another session asking meanwhile hears the same, not
+// "busy"; and once the board answers again, the next RETR and LIST work,
+// the bytes exact, with no restart of the bridge.
+func TestSilentBoardDuringDownload(t *testing.T) {
+	t.Parallel()
+	// Longer than the bridge's bounds on a silent board (10 s without a
+	// byte, 30 s for a segment's end) with room to spare.
+	const stall = 45 * time.Second
+	root := t.TempDir()
+	want := randomBytes(96<<10, 64)
+	put(t, root, "big.bin", want)
+	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{Root: root, Baud: 115200}})
+	c := s.Dial(t, ftp.DialWithTimeout(2*stall))
+	other := s.Dial(t, ftp.DialWithTimeout(2*stall))
+
+	r, err := c.Retr("/big.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	head := make([]byte, 16<<10)
+	if _, err := io.ReadFull(r, head); err != nil {
+		t.Fatal(err)
+	}
+	s.Board.Stall(stall)
+	stalled := time.Now()
+
+	otherDone := make(chan error, 1)
+	go func() {
+		time.Sleep(time.Second)
+		_, err := other.List("/")
+		otherDone <- err
+	}()
+
+	retrDone := make(chan error, 1)
+	go func() {
+		rest, err := io.ReadAll(r)
+		if cerr := r.Close(); err == nil {
+			err = cerr
+		}
+		if err == nil {
+			t.Errorf("RETR reported success over a board that went silent, %d bytes (exact: %v)",
+				len(head)+len(rest), bytes.Equal(append(head, rest...), want))
+		}
+		retrDone <- err
+	}()
+	for _, w := range []struct {
+		what string
+		done chan error
+	}{{"the stalled RETR", retrDone}, {"another session's LIST", otherDone}} {
+		select {
+		case err := <-w.done:
+			t.Logf("%s: %v after %v", w.what, err, time.Since(stalled).Round(time.Millisecond))
+			if err == nil || !strings.Contains(err.Error(), "board stopped answering") {
+				t.Errorf("%s while the board is silent: %v, want a reply saying the board stopped answering", w.what, err)
+			}
+		case <-time.After(time.Until(stalled.Add(stall - 5*time.Second))):
+			t.Fatalf("%s still waits %v into the board's silence", w.what, time.Since(stalled).Round(time.Second))
+		}
+	}
+
+	time.Sleep(time.Until(stalled.Add(stall + time.Second)))
+	if got, err := tryRetr(c, "/big.bin"); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("RETR once the board answers again: %d bytes (exact: %v), %v", len(got), bytes.Equal(got, want), err)
+	}
+	names, err := other.NameList("/")
+	if err != nil || !slices.Contains(names, "big.bin") {
+		t.Fatalf("NLST once the board answers again: %q, %v", names, err)
+	}
+}
