@@ -93,14 +93,15 @@ type Options struct {
 // take turns on the board, in the order they asked, and long transfers give
 // the board up between segments.
 type FS struct {
-	conn  *repl.Conn
-	info  Info
-	epoch time.Time
-	opts  Options
-	log   *slog.Logger
-	board chan struct{} // holds a token while an operation uses the board
-	share sharing       // who waits for the board, and its holder (hold.go)
-	d     dialect       // how this board is spoken to
+	conn   *repl.Conn
+	info   Info
+	epoch  time.Time
+	opts   Options
+	log    *slog.Logger
+	board  chan struct{} // holds a token while an operation uses the board
+	share  sharing       // who waits for the board, and its holder (hold.go)
+	litter litter        // temporaries aborted uploads left (litter.go)
+	d      dialect       // how this board is spoken to
 }
 
 // Port is the serial line to a board, opened by the caller (boardfs never

@@ -223,6 +223,7 @@ func (u *Upload) Commit(ctx context.Context) error {
 		return fmt.Errorf("boardfs: write %q: %w", u.p, err)
 	}
 	u.done = true
+	u.f.clearLitter(ctx)
 	if u.copy != nil {
 		u.f.keep(u.p, u.copy)
 	}
@@ -246,6 +247,7 @@ func (u *Upload) Abort(ctx context.Context) error {
 	defer cancel()
 	u.f.d.closeUpload(actx, u.f, u.tmp)
 	if err := u.f.Remove(actx, u.tmp); err != nil && !errors.Is(err, fs.ErrNotExist) {
+		u.f.litter.leave(u.tmp)
 		return err
 	}
 	return nil
