@@ -86,3 +86,31 @@ func TestSilentBoardDuringDownload(t *testing.T) {
 		t.Fatalf("NLST once the board answers again: %q, %v", names, err)
 	}
 }
+
+// The board goes silent while an upload its client was already answered
+// for (226 once the spool had it) is being written to it: the bridge
+// waits for the board as for one unplugged, however long the silence,
+// and writes the upload again once the board answers; the file lands
+// whole and no temporary file is left.
+func TestSilentBoardDuringUpload(t *testing.T) {
+	t.Parallel()
+	// Longer than a few tries of the write take on a silent board.
+	const stall = 45 * time.Second
+	root := t.TempDir()
+	put(t, root, "up.bin", []byte("old\n"))
+	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{Root: root, Baud: 115200}})
+	c := s.Dial(t)
+
+	data := randomBytes(128<<10, 65) // 11 s of the line: answered long before the board has it
+	if err := c.Stor("/up.bin", bytes.NewReader(data)); err != nil {
+		t.Fatalf("STOR: %v", err)
+	}
+	s.Board.Stall(stall)
+	stalled := time.Now()
+	time.Sleep(time.Until(stalled.Add(stall + time.Second)))
+	s.WaitUploads(t, 60*time.Second)
+	if got := get(t, root, "up.bin"); !bytes.Equal(got, data) {
+		t.Errorf("after the silence the board holds %d bytes (exact: %v), want the upload's %d", len(got), bytes.Equal(got, data), len(data))
+	}
+	noTemporaries(t, root, ".")
+}

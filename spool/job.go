@@ -20,11 +20,15 @@ const (
 	// piece is how much the writer hands boardfs at once: one segment.
 	piece = 4 << 10
 	// maxAttempts bounds how often a write the board spoilt (a reset, a
-	// damaged segment, a busy or silent board) starts over. A board that
-	// leaves is waited for, however long, and not counted.
+	// damaged segment, a busy board) starts over. A board that leaves,
+	// or stops answering, is waited for, however long, and not counted.
 	maxAttempts = 4
 	// retryAfter is the pause before a write starts over.
 	retryAfter = time.Second
+	// silentRetry is the pause before a write starts over on a board that
+	// stopped answering: each try costs the board's other users a second
+	// or more of asking it.
+	silentRetry = 5 * time.Second
 )
 
 // Job is one upload: its bytes arriving into the spool (Write), until its
@@ -270,6 +274,7 @@ func (j *Job) turn() error {
 func (j *Job) write() error {
 	q := j.q
 	attempts := 0
+	silent := false // the board stopped answering, and it was said
 	for {
 		fsys, err := j.boardFS()
 		if err != nil {
@@ -290,6 +295,20 @@ func (j *Job) write() error {
 				"path", j.target(), "err", err)
 			continue
 		}
+		if errors.Is(err, boardfs.ErrSilent) {
+			// As good as away, though its port is open: a hung board
+			// someone will reset, a stalled adapter that may move again.
+			if !silent {
+				q.log.Warn("the board stopped answering during the write of an upload: it is written again once the board answers",
+					"path", j.target(), "err", err)
+				silent = true
+			}
+			q.mu.Lock()
+			j.wait(silentRetry)
+			q.mu.Unlock()
+			continue
+		}
+		silent = false
 		if refused(err) || attempts >= maxAttempts {
 			return err
 		}
