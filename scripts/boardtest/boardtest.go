@@ -71,8 +71,13 @@ type Board struct {
 	board *rig.Board
 }
 
-// Start starts a board of the given profile and registers its shutdown with
-// tb.Cleanup. A missing tool fails the test with the step that installs it.
+// bootWait bounds how long Start waits for a board's first prompt: a
+// loaded machine starts Node and qemu slowly.
+const bootWait = time.Minute
+
+// Start starts a board of the given profile, waits until it has booted
+// (its first prompt; for Options.Running, its first output) and registers
+// its shutdown with tb.Cleanup. A missing tool fails the test with the step that installs it.
 // Under go test -short it skips the test: the short run is the one that
 // needs no emulated board.
 func Start(tb testing.TB, profile Profile, opts Options) *Board {
@@ -111,6 +116,12 @@ func Start(tb testing.TB, profile Profile, opts Options) *Board {
 			tb.Errorf("boardtest: stop %s board: %v", profile, err)
 		}
 	})
+	// A test talks to a board that listens, as a person does once the
+	// prompt shows: a host that speaks first meets a board still booting
+	// (Node starting a VM takes seconds on a loaded machine).
+	if err := b.WaitReady(bootWait); err != nil {
+		tb.Fatalf("boardtest: start %s board: %v", profile, err)
+	}
 	return &Board{Device: b.Device, Root: b.Root, tb: tb, board: b}
 }
 

@@ -14,6 +14,7 @@
 package rig
 
 import (
+	"bytes"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -152,6 +153,13 @@ type Board struct {
 	cut        bool
 	logLines   []string
 	closed     bool
+	// ready is closed once the board's first friendly prompt (or, with
+	// Config.Running, its first output) is on the line: it listens.
+	// booted says it was seen; lastOut is the end of the output before,
+	// to find a prompt split between two deliveries.
+	ready   chan struct{}
+	booted  bool
+	lastOut []byte
 }
 
 // Start powers up a board as cfg says and plugs it in.
@@ -171,7 +179,7 @@ func Start(cfg Config) (*Board, error) {
 		return nil, fmt.Errorf("rig: %w", err)
 	}
 	b := &Board{cfg: cfg, log: log, tmpDir: tmp, tx: make(chan []byte, txQueue), stop: make(chan struct{}),
-		stallAt: cfg.StallAfter}
+		stallAt: cfg.StallAfter, ready: make(chan struct{})}
 	b.Device = cfg.Link
 	if b.Device == "" {
 		b.Device = filepath.Join(tmp, "tty"+string(cfg.Profile))
@@ -588,6 +596,7 @@ func (b *Board) deliver(p []byte) bool {
 			k = int(b.stallAt - b.sent)
 		}
 		q := p[:k]
+		prompted := b.sawPrompt(q)
 		if b.cfg.FlipAt > 0 && b.sent < b.cfg.FlipAt && b.sent+int64(k) >= b.cfg.FlipAt {
 			q = append([]byte(nil), q...)
 			q[b.cfg.FlipAt-b.sent-1] ^= 0x01
@@ -607,11 +616,52 @@ func (b *Board) deliver(p []byte) bool {
 		if _, err := master.Write(q[:allowed]); err != nil && !errors.Is(err, os.ErrClosed) {
 			b.log.Debug("write to pty failed", "err", err)
 		}
+		if prompted {
+			// Once the prompt is on the line, where the host reads it.
+			close(b.ready)
+		}
 		if cutNow {
 			b.unplug()
 		}
 	}
 	return true
+}
+
+// friendlyPrompt is what a board prints once it has booted and listens.
+var friendlyPrompt = []byte(">>> ")
+
+// sawPrompt reports whether p, the board's output, ends its first boot:
+// the first prompt (or, Config.Running, the first output), true once.
+// b.mu is held.
+func (b *Board) sawPrompt(p []byte) bool {
+	if b.booted {
+		return false
+	}
+	seen := append(b.lastOut, p...)
+	if b.cfg.Running || bytes.Contains(seen, friendlyPrompt) {
+		b.booted, b.lastOut = true, nil
+		return true
+	}
+	b.lastOut = bytes.Clone(seen[max(0, len(seen)-len(friendlyPrompt)+1):])
+	return false
+}
+
+// WaitReady waits until the board has booted and listens, as its first
+// friendly prompt says (with Config.Running, until it printed anything):
+// bytes sent to a board that still boots are lost, and a host that takes
+// its silence for a stuck program floods it. It fails after timeout, or
+// when the board is closed.
+func (b *Board) WaitReady(timeout time.Duration) error {
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	select {
+	case <-b.ready:
+		return nil
+	case <-b.stop:
+		return errors.New("rig: board closed before it was ready")
+	case <-t.C:
+		return fmt.Errorf("rig: no prompt from the board within %v", timeout)
+	}
 }
 
 // Reset resets the board as its reset button does: boot noise, banner,

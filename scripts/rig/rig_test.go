@@ -726,3 +726,24 @@ func TestFloodingProgramStopsOnCtrlC(t *testing.T) {
 	l.write("print(6*7)\r")
 	l.expect("42", 5*time.Second)
 }
+
+// TestStartWaitsUntilReady: boardtest.Start returns once the board has
+// booted, its first prompt already on the line, so that a test's first
+// bytes meet a board that listens rather than one still booting (at 9600
+// baud a host that met silence flooded the booting board with 8 KB of
+// Ctrl-C, 8.5 s of the line).
+func TestStartWaitsUntilReady(t *testing.T) {
+	t.Parallel()
+	for _, p := range boardtest.Profiles {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{Baud: 9600})
+			l := openLine(t, b.Device)
+			// The prompt waits in the pty's buffer: reading it takes no
+			// time, however loaded the machine.
+			if got, err := l.readUntil(">>> ", 200*time.Millisecond); err != nil {
+				t.Errorf("right after Start the line holds %q, want the board's prompt: %v", got, err)
+			}
+		})
+	}
+}
