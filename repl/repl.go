@@ -31,8 +31,10 @@ const (
 var (
 	rawBanner = []byte("raw REPL; CTRL-B to exit\r\n>")
 	// A board that reset prints its banner and the friendly prompt where a
-	// reply was expected.
-	friendlyBanner = regexp.MustCompile(`MicroPython v[^\n]*\n(Type "help\(\)" for more information\.\r?\n)?>>> $`)
+	// reply was expected; bytes the host still sends come after it, echoed
+	// by the friendly REPL (the rest of an upload segment's pieces in
+	// flight), so the prompt need not end what was read.
+	friendlyBanner = regexp.MustCompile(`MicroPython v[^\n]*\n(Type "help\(\)" for more information\.\r?\n)?>>> `)
 	softReboot     = []byte("soft reboot")
 )
 

@@ -315,6 +315,35 @@ func TestResetDuringExec(t *testing.T) {
 	}
 }
 
+// TestResetWhileFed: the board resets while a program reads data from the
+// host, as during an upload segment. The friendly REPL echoes the bytes
+// still on their way after its prompt, and Wait sees the reset there
+// instead of waiting out its deadline for an end that never comes.
+func TestResetWhileFed(t *testing.T) {
+	t.Parallel()
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{Baud: 115200})
+	c := open(t, b, repl.Options{})
+	ctx := ctxFor(t, 60*time.Second)
+	r, err := c.Start(ctx, "import sys,micropython\nmicropython.kbd_intr(-1)\nsys.stdin.buffer.read(4096)\nmicropython.kbd_intr(3)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	time.Sleep(time.Second) // the banner and prompt come out
+	if _, err := r.Write(bytes.Repeat([]byte("x"), 256)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(time.Second) // the echo comes out: Wait reads it with the banner
+	start := time.Now()
+	if _, err := r.Wait(ctxFor(t, 20*time.Second)); !errors.Is(err, repl.ErrBoardReset) {
+		t.Fatalf("Wait across a reset with data echoed after the prompt: %v after %v, want ErrBoardReset",
+			err, time.Since(start).Round(time.Millisecond))
+	}
+	if out, err := c.Exec(ctx, "print('again')"); err != nil || trim(out) != "again" {
+		t.Errorf("Exec after the reset = %q, %v", out, err)
+	}
+}
+
 func TestCutLine(t *testing.T) {
 	t.Parallel()
 	for _, p := range boardtest.Profiles {
