@@ -16,7 +16,10 @@
 //   - dialect.go: what differs between families of boards, chosen once in
 //     New, and the dialect of boards with an os module; microbit.go: the
 //     micro:bit's.
-//   - lock.go: the board lock operations take turns on.
+//   - lock.go: the board lock operations take turns on, which tells a
+//     board that stopped answering (ErrSilent) from a busy one.
+//   - litter.go: upload temporaries left while the board was silent,
+//     removed by the next upload that lands.
 //   - seal.go: running one helper call: sealed replies, asking again,
 //     mapping the board's exceptions to errors.
 //   - list.go: List, a page per exec (_l, py/meta.py), names raw and
