@@ -2,6 +2,7 @@ package ftpdriver_test
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"slices"
 	"strings"
@@ -113,4 +114,46 @@ func TestSilentBoardDuringUpload(t *testing.T) {
 		t.Errorf("after the silence the board holds %d bytes (exact: %v), want the upload's %d", len(got), bytes.Equal(got, data), len(data))
 	}
 	noTemporaries(t, root, ".")
+}
+
+// The board goes silent in the middle of a listing: LIST fails with a
+// reply that says the board stopped answering, long before the board
+// speaks again, and once it answers the same LIST is whole.
+func TestSilentBoardDuringList(t *testing.T) {
+	t.Parallel()
+	const stall = 30 * time.Second
+	root := t.TempDir()
+	var want []string
+	for i := range 400 {
+		n := fmt.Sprintf("file-%04d-%s.txt", i, strings.Repeat("n", 30))
+		put(t, root, "d/"+n, []byte("x"))
+		want = append(want, "d/"+n)
+	}
+	s := ftptest.Start(t, ftptest.Options{Board: boardtest.Options{Root: root, Baud: 115200}})
+	c := s.Dial(t, ftp.DialWithTimeout(2*stall))
+
+	done := make(chan error, 1)
+	go func() {
+		_, err := c.NameList("/d")
+		done <- err
+	}()
+	time.Sleep(700 * time.Millisecond) // 400 names are about 2 s of the line
+	s.Board.Stall(stall)
+	stalled := time.Now()
+	select {
+	case err := <-done:
+		t.Logf("the stalled NLST: %v after %v", err, time.Since(stalled).Round(time.Millisecond))
+		if err == nil || !strings.Contains(err.Error(), "board stopped answering") {
+			t.Errorf("NLST while the board is silent: %v, want a reply saying the board stopped answering", err)
+		}
+	case <-time.After(stall - 5*time.Second):
+		t.Fatalf("NLST still waits %v into the board's silence", time.Since(stalled).Round(time.Second))
+	}
+
+	time.Sleep(time.Until(stalled.Add(stall + time.Second)))
+	got, err := c.NameList("/d")
+	slices.Sort(got)
+	if err != nil || !slices.Equal(got, want) {
+		t.Fatalf("NLST once the board answers again: %d names, %v; want %d", len(got), err, len(want))
+	}
 }
