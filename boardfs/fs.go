@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/ftpbridge/ftpbridge/repl"
@@ -102,6 +103,9 @@ type FS struct {
 	share  sharing       // who waits for the board, and its holder (hold.go)
 	litter litter        // temporaries aborted uploads left (litter.go)
 	d      dialect       // how this board is spoken to
+	// listBudget is the bytes of entries a listing page asks for: listPage,
+	// or less once a page ran the board out of memory (list.go).
+	listBudget atomic.Int64
 }
 
 // Port is the serial line to a board, opened by the caller (boardfs never

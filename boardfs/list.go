@@ -48,6 +48,12 @@ func (f *FS) List(ctx context.Context, dir string) ([]Entry, error) {
 		return nil, fmt.Errorf("boardfs: list %q: %w", dir, err)
 	}
 	entries, err := f.list(ctx, dir, int(key.Int64()))
+	for errors.Is(err, errNoMemory) && f.smallerPages() {
+		// The entries read are dropped with the board's iterator: the
+		// listing starts over, in pages that leave less garbage.
+		f.log.Info("a listing page ran the board out of memory: listing again in smaller pages", "path", dir, "page_bytes", f.listBudget.Load())
+		entries, err = f.list(ctx, dir, int(key.Int64()))
+	}
 	if errors.Is(err, ErrCorrupt) || errors.Is(err, errListLost) || errors.Is(err, ErrBoardReset) {
 		// A page cannot be asked for again: its entries are gone from
 		// the board's iterator. The listing starts over, once, under the
@@ -80,10 +86,36 @@ func (f *FS) list(ctx context.Context, dir string, key int) ([]Entry, error) {
 	}
 }
 
+// errNoMemory marks a listing page the board had no memory for.
+var errNoMemory = errors.New("boardfs: the board ran out of memory in a listing page")
+
+// minListBudget is the smallest page a listing shrinks to: a few entries.
+const minListBudget = 256
+
+// smallerPages quarters the listing page, and reports false when it is
+// already the smallest. Each page's garbage is the board's to collect
+// before the next one, where a whole 4 KB page of stat results did not
+// fit a small heap (the rig's ESP32 at 100 KB: 150 entries failed).
+func (f *FS) smallerPages() bool {
+	b := f.pageBudget()
+	if b <= minListBudget {
+		return false
+	}
+	f.listBudget.Store(max(minListBudget, b/4))
+	return true
+}
+
+func (f *FS) pageBudget() int64 {
+	if b := f.listBudget.Load(); b > 0 {
+		return b
+	}
+	return listPage
+}
+
 // listPage asks the board for the next page of the listing under key (the
 // first when first) and reads it, holding the board.
 func (f *FS) listPage(ctx context.Context, dir string, key int, first bool) ([]Entry, bool, error) {
-	call, check, err := f.d.listCall(dir, key, listPage, first)
+	call, check, err := f.d.listCall(dir, key, int(f.pageBudget()), first)
 	if err != nil {
 		return nil, false, err
 	}
@@ -109,6 +141,9 @@ func (f *FS) listPage(ctx context.Context, dir string, key int, first bool) ([]E
 		var pe *repl.PyError
 		if errors.As(err, &pe) && pe.Type == "KeyError" {
 			err = fmt.Errorf("%w: %w", errListLost, err)
+		}
+		if errors.As(err, &pe) && pe.Type == "MemoryError" {
+			err = fmt.Errorf("%w: %w", errNoMemory, err)
 		}
 		return nil, false, err
 	case errors.Is(err, errLostFraming):
