@@ -270,18 +270,28 @@ func (p *pacer) frameAfter(t time.Time) time.Time {
 	return p.epoch.Add(d)
 }
 
-// wait blocks until n more bytes may cross the line, or stop is closed.
-func (p *pacer) wait(n int, stop <-chan struct{}) bool {
+// maxCatchUp is the most time a pacer that woke late makes up for.
+const maxCatchUp = 10 * time.Millisecond
+
+// wait blocks until n more bytes, which came to the line at arrived, may
+// cross it, or stop is closed. The line was idle only if they came after
+// it could have sent them: a pacer that merely woke late (the host's
+// scheduler, under load) makes up for it instead of losing the time.
+func (p *pacer) wait(n int, arrived time.Time, stop <-chan struct{}) bool {
 	if p.perByte == 0 && p.frame == 0 {
 		return true
 	}
-	now := time.Now()
-	if p.next.Before(now) {
+	if p.next.Before(arrived) {
 		// An idle line does not bank credit for a later burst.
-		p.next = now
+		p.next = arrived
 		if p.frame > 0 {
-			p.next = p.frameAfter(now)
+			p.next = p.frameAfter(arrived)
 		}
+	}
+	if now := time.Now(); p.next.Before(now.Add(-maxCatchUp)) {
+		// Bytes held back longer (a stall, a long descheduling) leave at
+		// the line's rate from now, not in one burst.
+		p.next = now.Add(-maxCatchUp)
 	}
 	if !sleepUntil(p.next, stop) {
 		return false

@@ -48,7 +48,7 @@ func TestPacerFrames(t *testing.T) {
 	p := newPacer(115200)
 	p.frame = usbFrame
 	p.epoch = time.Now().Add(-300 * time.Microsecond)
-	if !p.wait(1, nil) {
+	if !p.wait(1, time.Now(), nil) {
 		t.Fatal("wait failed")
 	}
 	if left := p.next.Add(-p.perByte).Sub(p.epoch); left%usbFrame != 0 {
@@ -60,9 +60,43 @@ func TestPacerFrames(t *testing.T) {
 		t.Errorf("a CDC line moves %d bytes a frame, want 64", c.chunk())
 	}
 	for range 20 {
-		c.wait(64, nil)
+		c.wait(64, time.Now(), nil)
 	}
 	if took := time.Since(start); took < 19*time.Millisecond {
 		t.Errorf("20 packets took %v, want at least 19 frames", took)
+	}
+}
+
+// TestPacerMakesUpForLateWakes: bytes that waited while the pacer woke
+// late (a loaded host) still leave at the line's rate; only a line the
+// host left idle loses the time, and bytes held back long (a stall) do not
+// leave in one burst.
+func TestPacerMakesUpForLateWakes(t *testing.T) {
+	p := newPacer(115200)
+	arrived := time.Now()
+	const chunks = 10
+	for i := range chunks {
+		if !p.wait(p.chunk(), arrived, nil) {
+			t.Fatal("wait failed")
+		}
+		if i == 0 {
+			time.Sleep(4 * time.Millisecond) // three chunks' time late
+		}
+	}
+	want := time.Duration(chunks*p.chunk()) * p.perByte
+	if got := p.next.Sub(arrived); got > want+1500*time.Microsecond {
+		t.Errorf("after a late wake the line's schedule is %v on, want %v: the pacer lost the time it slept late", got, want)
+	}
+	idle := time.Now().Add(10 * time.Millisecond)
+	time.Sleep(10 * time.Millisecond)
+	p.wait(1, idle, nil)
+	if p.next.Before(idle) {
+		t.Errorf("bytes that came after the line went idle left at %v, before they came", p.next.Sub(idle))
+	}
+	held := time.Now()
+	time.Sleep(50 * time.Millisecond)
+	p.wait(1, held, nil)
+	if late := time.Since(p.next); late > maxCatchUp+5*time.Millisecond {
+		t.Errorf("bytes held back 50 ms may leave %v behind the line's time: a burst", late)
 	}
 }

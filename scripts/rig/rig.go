@@ -423,12 +423,15 @@ func (b *Board) hostToBoard(master *os.File) {
 		if err != nil {
 			return
 		}
+		// When the host's bytes came: the pacer tells a line the host left
+		// idle from one it was late to serve.
+		arrived := time.Now()
 		for p := buf[:n]; len(p) > 0; {
 			k := min(len(p), pace.chunk())
 			if pace.packet > 0 && !b.chip.waitRoom(pace.packet) {
 				return
 			}
-			if !pace.wait(k, b.stop) || !b.waitStall() {
+			if !pace.wait(k, arrived, b.stop) || !b.waitStall() {
 				return
 			}
 			allowed, cutNow := b.count(k)
@@ -530,6 +533,7 @@ func (b *Board) boardToHost() {
 		ad = newAdapter(b.cfg.Latency)
 	}
 	var chunk []byte
+	var arrived time.Time
 	for {
 		if len(chunk) == 0 {
 			var timer *time.Timer
@@ -543,6 +547,7 @@ func (b *Board) boardToHost() {
 			}
 			select {
 			case chunk = <-b.tx:
+				arrived = time.Now()
 			case <-fired:
 				if !b.deliver(ad.expire(due)) {
 					return
@@ -556,7 +561,7 @@ func (b *Board) boardToHost() {
 			continue
 		}
 		k := min(len(chunk), pace.chunk())
-		if !pace.wait(k, b.stop) {
+		if !pace.wait(k, arrived, b.stop) {
 			return
 		}
 		p := chunk[:k]
