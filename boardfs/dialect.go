@@ -56,8 +56,8 @@ type dialect interface {
 	openUpload(ctx context.Context, f *FS, tmp string) error
 	// writeCall returns the call that reads size bytes from the host into
 	// the file p (after what it holds when started, else in its place),
-	// as send in write.go speaks to it, and the piece it acknowledges.
-	writeCall(p string, size int, started bool) (call string, piece int)
+	// as send in write.go speaks to it, and how it takes the bytes.
+	writeCall(p string, size int, started bool) (call string, flow uploadFlow)
 	// closeUpload ends what openUpload began, whatever state the upload
 	// is in.
 	closeUpload(ctx context.Context, f *FS, tmp string) error
@@ -241,8 +241,8 @@ func (osDialect) sweepCode() string { return pyOnce("sweep", "_sw", "/") }
 // openUpload has nothing to do: each _w opens and closes the file.
 func (osDialect) openUpload(context.Context, *FS, string) error { return nil }
 
-func (osDialect) writeCall(p string, size int, started bool) (string, int) {
-	return pyCall("_w", p, size, started), chunk
+func (osDialect) writeCall(p string, size int, started bool) (string, uploadFlow) {
+	return pyCall("_w", p, size, started), uploadFlow{wirePiece, window}
 }
 
 func (osDialect) closeUpload(context.Context, *FS, string) error { return nil }

@@ -74,22 +74,28 @@
 // names a temporary file in the target's directory (newTempName, through
 // the dialect's tempName), /.ftpbridge-1a2b3c4d, shortened to tmp here;
 // names of that form are reserved, hidden from listings and swept. Upload.Write keeps
-// what comes and flush sends it a 4 KB segment at a time. Before the first
-// segment it asks for the old file's sums (delta.go), and a segment whose
-// blocks match is copied on the board (_ca) rather than sent:
+// what comes and flush sends it in 4 KB segments, up to four in one exec
+// (execSpan) where they go plain. Before the first segment it asks for the
+// old file's sums (delta.go), and a segment whose blocks match is copied
+// on the board (_ca) rather than sent:
 //
 //	_bs('/main.py',1024,0)              ← "1f2e3d4c... 8192 -\r\n"
 //	_ca('/main.py','tmp',0,4096,0)      ← nothing
 //
 // Other segments go by send (write.go), to _w (py/write.py):
 //
-//	_w('tmp',4096,0)        ← 0x06 (file open, Ctrl-C off)
-//	                        → 128 bytes, 128 bytes (two in flight)
-//	                        ← 0x06 per 128 bytes (0x15 once a write failed)
+//	_w('tmp',16384,0)       ← 0x06 (file open, Ctrl-C off)
+//	                        → the bytes, as far as the window allows
+//	                        ← 0x06 per 32 bytes taken off the line
 //
-// the last argument 1 once the upload has started. Where deflating saves
-// more than 2 %, _wz('tmp',zlen,0,wbits) takes the deflated segment with
-// the same acknowledgements and inflates it into the file. Commit then
+// the last argument 1 once the upload has started. The board takes the
+// bytes into a 4 KB RAM buffer and acknowledges them as they come, before
+// they go to flash; when the buffer is full it writes it and reads nothing
+// for about 50 ms. The host keeps at most 248 bytes (window)
+// unacknowledged: whenever the board stops reading they wait in its input
+// ring (255 bytes on an ESP8266). Where deflating a segment saves more
+// than 2 %, _wz('tmp',zlen,0,wbits) takes it deflated with the same
+// acknowledgements, all into RAM, and then inflates it into the file. Commit then
 // checks the file and puts it in place; sealed replies end with '~' and
 // the CRC-32 of the line (seal.go):
 //

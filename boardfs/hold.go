@@ -86,6 +86,15 @@ func (s *sharing) leave() {
 	s.wake()
 }
 
+// contended reports whether another operation waits for the board or is
+// on it: a transfer then gives the board up a segment at a time rather
+// than a span (execSpan).
+func (s *sharing) contended() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users > 0
+}
+
 // Using returns the name (WithOp) of the operation on the board now, ""
 // when none is.
 func (f *FS) Using() string {

@@ -83,6 +83,15 @@ const maxFrame = 1000
 // few ms a segment) keeps transfers above 0.95 of the line rate.
 const segment = 4 * 1024
 
+// execSpan is the most one exec of a plain transfer moves, segments one
+// after another: 1.4 s at 115200 baud. Each exec costs round trips
+// (the raw REPL's, the helper's ready answer), which a USB-serial
+// adapter's latency timer and an ESP32's 10 ms input tick make 30-60 ms,
+// and an upload's exec opens and closes its file (on an ESP8266's FAT, a
+// sector rewrite of 51 ms); a span pays them once for four segments,
+// while a listing still gets the board within two seconds.
+const execSpan = 4 * segment
+
 // segmentTimeout bounds one segment's exec (0.4 s at 115200 baud, 4 s at
 // 9600); a transfer's own context (from Open or Create) may be short-lived,
 // the transfer is not.

@@ -16,14 +16,23 @@ import (
 	"time"
 )
 
-// chunk is the most file data a helper holds in board memory at once. Writes
-// also keep two chunks in flight at most: 256 bytes, the ESP8266's UART
-// receive buffer, so nothing is lost while the board writes to flash.
-const chunk = 128
+// An upload's bytes go in pieces of wirePiece, each acknowledged by the
+// board as soon as it took the piece off the line into its RAM buffer (it
+// writes the buffer to flash 4 KB at a time, reading nothing meanwhile).
+// The host keeps at most window bytes unacknowledged, so all it has on
+// its way fits in the board's UART input ring whenever the board stops
+// reading, for a flash write or anything else. The smallest ring is the
+// ESP8266's, 256 bytes of which 255 hold data (ports/esp8266/esp_mphal.c;
+// py/ringbuf.h keeps a slot free); window leaves a few of those spare.
+const (
+	wirePiece = 32
+	window    = 248
+)
 
-// ack is what the upload helper sends for each chunk it stored; nak says a
-// write failed (the helper then reads and drops the rest of the data, so
-// none of it reaches the REPL as code).
+// ack is what the upload helper sends when ready and for each piece it
+// took; nak, from the micro:bit's, says a write failed (the helper then
+// reads and drops the rest of the data, so none of it reaches the REPL as
+// code).
 const (
 	ack = 0x06
 	nak = 0x15
@@ -136,7 +145,7 @@ func (f *FS) Append(ctx context.Context, p string) (*Upload, error) {
 	return u, nil
 }
 
-// Write buffers data and sends it to the board a segment at a time.
+// Write buffers data and sends it to the board a span at a time.
 func (u *Upload) Write(p []byte) (int, error) {
 	if u.done {
 		return 0, errors.New("boardfs: write to a finished upload")
@@ -145,16 +154,46 @@ func (u *Upload) Write(p []byte) (int, error) {
 		return 0, u.err
 	}
 	u.buf = append(u.buf, p...)
-	for len(u.buf) >= segment {
-		if err := u.flush(u.op, segment); err != nil {
+	for len(u.buf) >= execSpan || len(u.buf) >= segment && u.alone() {
+		if err := u.flush(u.op, u.span()); err != nil {
 			return 0, err
 		}
 	}
 	return len(p), nil
 }
 
+// alone reports whether the next segment goes in an exec of its own: the
+// first, which asks for the old file's sums, each while those sums may
+// match (delta.go), each while another operation wants the board, and
+// one that deflates (deflate.go).
+func (u *Upload) alone() bool {
+	if !u.probed || u.old != nil || u.f.share.contended() {
+		return true
+	}
+	z, _ := u.f.deflated(u.buf[:min(segment, len(u.buf))])
+	return z != nil
+}
+
+// span is how much of the buffer the next exec sends: a segment that goes
+// alone, else the segments up to execSpan that go plain, so the exec's
+// own cost and the file's opening and closing are paid once for many.
+func (u *Upload) span() int {
+	if u.alone() {
+		return min(segment, len(u.buf))
+	}
+	n := 0
+	for n < execSpan && n < len(u.buf) {
+		end := min(n+segment, len(u.buf))
+		if z, _ := u.f.deflated(u.buf[n:end]); z != nil {
+			break
+		}
+		n = end
+	}
+	return n
+}
+
 func (u *Upload) flush(ctx context.Context, n int) error {
-	sctx, cancel := context.WithTimeout(ctx, segmentTimeout)
+	sctx, cancel := context.WithTimeout(ctx, segmentTimeout*time.Duration(max(1, (n+segment-1)/segment)))
 	defer cancel()
 	if n == segment && !u.probed {
 		// A file of a segment or more may be one the board holds in part
@@ -166,7 +205,7 @@ func (u *Upload) flush(ctx context.Context, n int) error {
 	if u.old != nil && u.old.matches(u.written, u.buf[:n]) {
 		err = u.f.copyOld(sctx, u, n)
 	} else {
-		err = u.f.send(sctx, u.tmp, u.buf[:n], u.started)
+		err = u.f.send(sctx, u.tmp, u.buf[:n], u.started, n <= segment)
 	}
 	if err != nil {
 		// A segment that failed part-way may have left the temporary
@@ -197,8 +236,8 @@ func (u *Upload) Commit(ctx context.Context) error {
 	if u.done {
 		return errors.New("boardfs: upload already finished")
 	}
-	if u.err == nil && (len(u.buf) > 0 || !u.started) {
-		u.flush(ctx, len(u.buf))
+	for u.err == nil && (len(u.buf) > 0 || !u.started) {
+		u.flush(ctx, u.span())
 	}
 	err := u.err
 	if err == nil {
@@ -274,8 +313,9 @@ func (f *FS) WriteFile(ctx context.Context, p string, r io.Reader, size int64) e
 
 // send writes data to the file at p in one exec, holding the board: after
 // what p holds once started (an append, or an upload past its first
-// segment), else in its place.
-func (f *FS) send(ctx context.Context, p string, data []byte, started bool) error {
+// segment), else in its place. Where deflate allows (a segment, no more:
+// the board's memory holds its window), it may go deflated.
+func (f *FS) send(ctx context.Context, p string, data []byte, started, deflate bool) error {
 	if !started {
 		if err := f.d.openUpload(ctx, f, p); err != nil {
 			return err
@@ -285,12 +325,15 @@ func (f *FS) send(ctx context.Context, p string, data []byte, started bool) erro
 		return fmt.Errorf("boardfs: upload %q: %w", p, err)
 	}
 	defer f.release()
-	call, piece := f.d.writeCall(p, len(data), started)
-	if z, wbits := f.deflated(data); z != nil {
-		// The board inflates into the file: fewer bytes on the wire. Only
-		// a board whose dialect has the deflate helpers gets here.
-		call = pyCall("_wz", p, len(z), started, wbits)
-		data = z
+	call, flow := f.d.writeCall(p, len(data), started)
+	if deflate {
+		if z, wbits := f.deflated(data); z != nil {
+			// The board inflates into the file: fewer bytes on the wire.
+			// Only a board whose dialect has the deflate helpers gets
+			// here.
+			call = pyCall("_wz", p, len(z), started, wbits)
+			data = z
+		}
 	}
 	run, err := f.conn.Start(ctx, call)
 	if err != nil {
@@ -308,28 +351,39 @@ func (f *FS) send(ctx context.Context, p string, data []byte, started bool) erro
 		return f.finish(ctx, run, "upload", p, fmt.Errorf("%w: %q instead of ready", ErrProtocol, reply))
 	}
 	size := len(data)
+	pieces := (size + flow.piece - 1) / flow.piece
 	sent, acked := 0, 0
-	for acked*piece < size {
-		// Keep at most two pieces in flight.
-		for sent < size && sent-acked*piece < 2*piece {
-			n := min(piece, size-sent)
+	replies := make([]byte, 64)
+	for acked < pieces {
+		// Send what the window allows, then wait for acknowledgements:
+		// the bytes written wait in the line's buffers, so the line keeps
+		// busy while the acknowledgements come back.
+		if limit := min(acked*flow.piece+flow.window, size); sent < limit {
+			n := limit - sent
 			if _, err := run.Write(data[sent : sent+n]); err != nil {
 				return f.finish(ctx, run, "upload", p, err)
 			}
 			sent += n
 		}
-		if _, err := io.ReadFull(run, reply); err != nil {
+		k, err := run.ReadContext(ctx, replies[:min(len(replies), pieces-acked)])
+		if err != nil {
 			return f.finish(ctx, run, "upload", p, err)
 		}
-		switch reply[0] {
-		case ack, nak:
-			acked++
-		default:
-			run.Unread(reply)
-			return f.finish(ctx, run, "upload", p, fmt.Errorf("%w: %q instead of an acknowledgement", ErrProtocol, reply))
+		for i, c := range replies[:k] {
+			if c != ack && c != nak {
+				run.Unread(replies[i:k])
+				return f.finish(ctx, run, "upload", p, fmt.Errorf("%w: %q instead of an acknowledgement", ErrProtocol, replies[i:k]))
+			}
 		}
+		acked += k
 	}
 	return f.finish(ctx, run, "upload", p, nil)
+}
+
+// uploadFlow is how an upload helper takes its bytes: an ack per piece,
+// and at most window bytes unacknowledged.
+type uploadFlow struct {
+	piece, window int
 }
 
 func (f *FS) verify(ctx context.Context, tmp string, size int64, sum []byte) error {

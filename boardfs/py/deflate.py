@@ -45,7 +45,7 @@ def _z(path, offset, count):
 
 # _wz(path, count, append, wbits) is _w for a deflated segment: it reads
 # count bytes of a raw deflate stream whose window is 2**wbits, with _w's
-# ready ack and an ack per 128 bytes, then inflates them into path (after
+# ready ack and an ack per 32 bytes, then inflates them into path (after
 # what it holds when append, else in its place). Raises OSError, or
 # ValueError when the stream is damaged.
 def _wz(path, count, append, wbits):
@@ -61,7 +61,7 @@ def _wz(path, count, append, wbits):
         try:
             write(b'\x06')
             while got < count:
-                end = min(count, got + 128)
+                end = min(count, got + 32)
                 while got < end:
                     got += read(view[got:end])
                 write(b'\x06')

@@ -1,0 +1,72 @@
+package boardfs_test
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
+	"github.com/ftpbridge/ftpbridge/scripts/rig"
+)
+
+// TestUploadBehindLatencyTimer uploads 256 KB of random bytes at 115200
+// baud behind a 16 ms latency timer to boards whose flash pauses them and
+// whose Python takes its chip's time: the file arrives SHA-256-exact and
+// the board's input ring never lost a byte.
+func TestUploadBehindLatencyTimer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("about 25 s a board")
+	}
+	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266} {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			opts := boardtest.Options{Baud: 115200, Latency: 16 * time.Millisecond, Flash: true, CPU: true, Heap: rig.RealHeap(p)}
+			f, b, dir := start(t, p, opts)
+			ctx := ctxFor(t, 3*time.Minute)
+			if err := f.Mkdir(ctx, dir); err != nil {
+				t.Fatal(err)
+			}
+			data := random(256 * 1024)
+			if err := f.WriteFile(ctx, dir+"/big.bin", bytes.NewReader(data), int64(len(data))); err != nil {
+				t.Fatalf("WriteFile: %v (the board dropped %d bytes)", err, b.Dropped())
+			}
+			got, err := os.ReadFile(hostPath(b, dir+"/big.bin"))
+			if err != nil || sha256.Sum256(got) != sha256.Sum256(data) {
+				t.Errorf("the board holds %d bytes of another SHA-256 (%v)", len(got), err)
+			}
+			if n := b.Dropped(); n != 0 {
+				t.Errorf("the board's input ring dropped %d bytes", n)
+			}
+		})
+	}
+}
+
+// TestUploadFitsInputRing uploads at 115200 baud to boards that write
+// flash and keep only their real input ring (the ESP32's 260 bytes, the
+// ESP8266's 256): the host never has more on its way than the ring takes
+// while the board writes flash, so the ring never overruns.
+func TestUploadFitsInputRing(t *testing.T) {
+	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266} {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			f, b, dir := start(t, p, boardtest.Options{Baud: 115200, Latency: 2 * time.Millisecond, Flash: true})
+			ctx := ctxFor(t, 2*time.Minute)
+			if err := f.Mkdir(ctx, dir); err != nil {
+				t.Fatal(err)
+			}
+			data := random(24 * 1024)
+			err := f.WriteFile(ctx, dir+"/x.bin", bytes.NewReader(data), int64(len(data)))
+			if n := b.Dropped(); n != 0 {
+				t.Errorf("the board's input ring dropped %d bytes (WriteFile: %v)", n, err)
+			}
+			if err != nil {
+				t.Fatalf("WriteFile: %v", err)
+			}
+			if got, err := os.ReadFile(hostPath(b, dir+"/x.bin")); err != nil || !bytes.Equal(got, data) {
+				t.Errorf("the board holds %d other bytes (%v)", len(got), err)
+			}
+		})
+	}
+}
