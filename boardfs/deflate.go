@@ -45,6 +45,8 @@ func (r *reader) segment() int64 {
 		return zProbe
 	case r.deflate:
 		return zSegment
+	case r.wide:
+		return execSpan
 	}
 	return segment
 }

@@ -26,7 +26,7 @@
 //     sizes in binary, each page checked, the board given up between
 //     pages.
 //   - ops.go: Stat, Mkdir, Remove, RemoveDir, Rename, Hash, Space.
-//   - read.go: downloads, one framed segment per exec; frames.go decodes
+//   - read.go: downloads, up to 16 KB of frames per exec; frames.go decodes
 //     the frames.
 //   - write.go: uploads: Create, Append, Commit, Abort and the
 //     acknowledged sending of a segment.
@@ -47,13 +47,13 @@
 //	_bs('/main.py',1024,1)  ← 8 hex digits (CRC-32) per KB, size, SHA-256:
 //	                          "1f2e3d4c9a8b7c6d 2048 9f86d081...\r\n"
 //
-// Otherwise Open returns a reader whose fetch reads one 4 KB segment per
+// Otherwise Open returns a reader whose fetch reads 16 KB (execSpan) per
 // exec. readRange takes the board lock (lock.go), asks the dialect
 // (dialect.go) for the call, starts it through repl, and decodes the
 // frames (frames.go) that _r (py/read.py) writes through _f
 // (py/frames.py):
 //
-//	_r('/main.py',0,4096)   ← [len 2][data len][CRC-32 4] ... [0 0][count 4]
+//	_r('/main.py',0,16384)  ← [len 2][data len][CRC-32 4] ... [0 0][count 4]
 //
 // where len is at most 1000 and count is the bytes in all frames. A
 // damaged frame, a count that disagrees or a board reset has fetch read

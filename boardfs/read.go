@@ -84,12 +84,14 @@ const maxFrame = 1000
 const segment = 4 * 1024
 
 // execSpan is the most one exec of a plain transfer moves, segments one
-// after another: 1.4 s at 115200 baud. Each exec costs round trips
-// (the raw REPL's, the helper's ready answer), which a USB-serial
-// adapter's latency timer and an ESP32's 10 ms input tick make 30-60 ms,
-// and an upload's exec opens and closes its file (on an ESP8266's FAT, a
-// sector rewrite of 51 ms); a span pays them once for four segments,
-// while a listing still gets the board within two seconds.
+// after another: 1.4 s at 115200 baud. Each exec costs round trips (the
+// raw REPL's, the helper's ready answer), which a USB-serial adapter's
+// latency timer and an ESP32's 10 ms input tick make 30-60 ms, and an
+// upload's exec opens and closes its file (on an ESP8266's FAT, a sector
+// rewrite of 51 ms); a span pays them once for four segments. A transfer
+// goes by spans only while no other operation wants the board, else a
+// segment an exec: a listing that comes during a span waits 1.4 s at
+// most, one behind three transfers about a second.
 const execSpan = 4 * segment
 
 // segmentTimeout bounds one segment's exec (0.4 s at 115200 baud, 4 s at
@@ -97,8 +99,9 @@ const execSpan = 4 * segment
 // the transfer is not.
 const segmentTimeout = 30 * time.Second
 
-// Open returns a reader of p from offset (for REST). It reads the file one
-// segment per exec, giving the board up between segments. ctx bounds the
+// Open returns a reader of p from offset (for REST). It reads the file a
+// span (execSpan) per exec, or a segment while other operations want the
+// board, giving the board up between them. ctx bounds the
 // first segment only; Close ends the transfer.
 func (f *FS) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, error) {
 	if err := checkPath(p); err != nil {
@@ -126,7 +129,7 @@ func (f *FS) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, e
 	return r, nil
 }
 
-// reader reads a file one segment per exec. Each exec opens the file
+// reader reads a file a span per exec. Each exec opens the file
 // anew, and other sessions may replace, remove or append to it between
 // two segments: at the end the reader checks that what it read is what
 // the board holds now (digest), so a client gets one version of the file
@@ -134,6 +137,7 @@ func (f *FS) Open(ctx context.Context, p string, offset int64) (io.ReadCloser, e
 type reader struct {
 	f       *FS
 	deflate bool          // segments come down deflated, until one does not shrink
+	wide    bool          // no other operation wants the board: read a span
 	tried   bool          // a segment has come: deflate says whether it shrank
 	copy    *bytes.Buffer // the whole file so far, for the cache; nil: not kept
 	p       string
@@ -155,10 +159,11 @@ func (r *reader) fetch(ctx context.Context) error {
 	var seg bytes.Buffer
 	var n int64
 	var err error
+	r.wide = !r.f.share.contended()
 	want := r.segment() // before a segment turns deflate off
 	for attempt := 0; attempt < 2; attempt++ {
 		seg.Reset()
-		sctx, cancel := context.WithTimeout(ctx, segmentTimeout)
+		sctx, cancel := context.WithTimeout(ctx, segmentTimeout*time.Duration(max(1, (want+segment-1)/segment)))
 		n, r.deflate, err = r.f.readRange(sctx, r.p, r.off, r.segment(), &seg, r.deflate)
 		cancel()
 		if err == nil || !(errors.Is(err, ErrCorrupt) || errors.Is(err, repl.ErrBoardReset)) {
