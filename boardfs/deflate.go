@@ -29,6 +29,9 @@ const zProbe = 1024
 const (
 	zDownloadHeap = 64 << 10
 	zUploadHeap   = 16 << 10
+	// zSpanHeap lets a whole span (execSpan) go up as one deflated
+	// stream: _wz then holds up to 16 KB of it and a 16 KB window.
+	zSpanHeap = 64 << 10
 )
 
 // compressDownloads reports whether segments come down deflated.
@@ -55,7 +58,11 @@ func (r *reader) segment() int64 {
 // or nil when the board cannot inflate or deflating saves too little to
 // pay for itself: random data must not get slower.
 func (f *FS) deflated(data []byte) ([]byte, int) {
-	if !f.info.Deflate || f.d.lacks(featDeflate) != "" || f.info.MemFree < zUploadHeap || len(data) < 256 {
+	heap := zUploadHeap
+	if len(data) > segment {
+		heap = zSpanHeap
+	}
+	if !f.info.Deflate || f.d.lacks(featDeflate) != "" || f.info.MemFree < heap || len(data) < 256 {
 		return nil, 0
 	}
 	var buf bytes.Buffer

@@ -75,7 +75,7 @@
 // the dialect's tempName), /.ftpbridge-1a2b3c4d, shortened to tmp here;
 // names of that form are reserved, hidden from listings and swept. Upload.Write keeps
 // what comes and flush sends it in 4 KB segments, up to four in one exec
-// (execSpan) where they go plain. Before the first segment it asks for the
+// (execSpan). Before the first segment it asks for the
 // old file's sums (delta.go), and a segment whose blocks match is copied
 // on the board (_ca) rather than sent:
 //
@@ -93,8 +93,9 @@
 // they go to flash; when the buffer is full it writes it and reads nothing
 // for about 50 ms. The host keeps at most 248 bytes (window)
 // unacknowledged: whenever the board stops reading they wait in its input
-// ring (255 bytes on an ESP8266). Where deflating a segment saves more
-// than 2 %, _wz('tmp',zlen,0,wbits) takes it deflated with the same
+// ring (255 bytes on an ESP8266). Where deflating saves more than 2 %,
+// _wz('tmp',zlen,0,wbits) takes a span deflated (a segment where the
+// board has less than 64 KB free) with the same
 // acknowledgements, all into RAM, and then inflates it into the file. Commit then
 // checks the file and puts it in place; sealed replies end with '~' and
 // the CRC-32 of the line (seal.go):

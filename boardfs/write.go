@@ -164,22 +164,30 @@ func (u *Upload) Write(p []byte) (int, error) {
 
 // alone reports whether the next segment goes in an exec of its own: the
 // first, which asks for the old file's sums, each while those sums may
-// match (delta.go), each while another operation wants the board, and
-// one that deflates (deflate.go).
+// match (delta.go), each while another operation wants the board, and,
+// on a board with too little memory to inflate a span, one that deflates
+// (deflate.go).
 func (u *Upload) alone() bool {
 	if !u.probed || u.old != nil || u.f.share.contended() {
 		return true
+	}
+	if u.f.info.MemFree >= zSpanHeap {
+		return false
 	}
 	z, _ := u.f.deflated(u.buf[:min(segment, len(u.buf))])
 	return z != nil
 }
 
 // span is how much of the buffer the next exec sends: a segment that goes
-// alone, else the segments up to execSpan that go plain, so the exec's
-// own cost and the file's opening and closing are paid once for many.
+// alone, else up to execSpan, so the exec's own cost and the file's
+// opening and closing are paid once for many segments. Where the board
+// cannot inflate a span, the span stops before a segment that deflates.
 func (u *Upload) span() int {
 	if u.alone() {
 		return min(segment, len(u.buf))
+	}
+	if u.f.info.MemFree >= zSpanHeap {
+		return min(execSpan, len(u.buf))
 	}
 	n := 0
 	for n < execSpan && n < len(u.buf) {
@@ -205,7 +213,7 @@ func (u *Upload) flush(ctx context.Context, n int) error {
 	if u.old != nil && u.old.matches(u.written, u.buf[:n]) {
 		err = u.f.copyOld(sctx, u, n)
 	} else {
-		err = u.f.send(sctx, u.tmp, u.buf[:n], u.started, n <= segment)
+		err = u.f.send(sctx, u.tmp, u.buf[:n], u.started)
 	}
 	if err != nil {
 		// A segment that failed part-way may have left the temporary
@@ -313,9 +321,9 @@ func (f *FS) WriteFile(ctx context.Context, p string, r io.Reader, size int64) e
 
 // send writes data to the file at p in one exec, holding the board: after
 // what p holds once started (an append, or an upload past its first
-// segment), else in its place. Where deflate allows (a segment, no more:
-// the board's memory holds its window), it may go deflated.
-func (f *FS) send(ctx context.Context, p string, data []byte, started, deflate bool) error {
+// segment), else in its place. Where the board can inflate it, it may go
+// deflated.
+func (f *FS) send(ctx context.Context, p string, data []byte, started bool) error {
 	if !started {
 		if err := f.d.openUpload(ctx, f, p); err != nil {
 			return err
@@ -326,14 +334,11 @@ func (f *FS) send(ctx context.Context, p string, data []byte, started, deflate b
 	}
 	defer f.release()
 	call, flow := f.d.writeCall(p, len(data), started)
-	if deflate {
-		if z, wbits := f.deflated(data); z != nil {
-			// The board inflates into the file: fewer bytes on the wire.
-			// Only a board whose dialect has the deflate helpers gets
-			// here.
-			call = pyCall("_wz", p, len(z), started, wbits)
-			data = z
-		}
+	if z, wbits := f.deflated(data); z != nil {
+		// The board inflates into the file: fewer bytes on the wire. Only
+		// a board whose dialect has the deflate helpers gets here.
+		call = pyCall("_wz", p, len(z), started, wbits)
+		data = z
 	}
 	run, err := f.conn.Start(ctx, call)
 	if err != nil {
