@@ -108,3 +108,53 @@ func BenchmarkTimedTransfer(b *testing.B) {
 	}
 	b.Log(t.String())
 }
+
+// BenchmarkUSBCDCTransfer moves 96 KiB of random bytes, cold, to and from
+// a timed ESP32 on its native USB (USB CDC: 64-byte packets, one a 1 ms
+// frame, no baud rate) and reports file-B/s, to set against
+// BenchmarkReferenceUpload's usb-cdc row in scripts/rig (mpremote's way).
+func BenchmarkUSBCDCTransfer(b *testing.B) {
+	const size = 96 * 1024
+	data := random(size)
+	p := boardtest.ESP32
+	f, board, dir := start(b, p, boardtest.Options{USBCDC: true, Flash: true, CPU: true, Heap: rig.RealHeap(p)})
+	ctx := ctxFor(b, 10*time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		b.Fatal(err)
+	}
+	b.Run("upload", func(b *testing.B) {
+		b.SetBytes(size)
+		var elapsed time.Duration
+		up := dir + "/up.bin"
+		for b.Loop() {
+			_ = os.Remove(hostPath(board, up))
+			start := time.Now()
+			if err := f.WriteFile(ctx, up, bytes.NewReader(data), size); err != nil {
+				b.Fatal(err)
+			}
+			elapsed += time.Since(start)
+		}
+		if got, err := os.ReadFile(hostPath(board, up)); err != nil || !bytes.Equal(got, data) {
+			b.Fatalf("the board holds %d other bytes (%v)", len(got), err)
+		}
+		b.ReportMetric(float64(size)*float64(b.N)/elapsed.Seconds(), "file-B/s")
+	})
+	b.Run("download", func(b *testing.B) {
+		down := dir + "/down.bin"
+		if err := os.WriteFile(hostPath(board, down), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(size)
+		var elapsed time.Duration
+		for b.Loop() {
+			start := time.Now()
+			var got bytes.Buffer
+			n, err := f.ReadFile(ctx, down, 0, &got)
+			elapsed += time.Since(start)
+			if err != nil || n != size || !bytes.Equal(got.Bytes(), data) {
+				b.Fatalf("ReadFile = %d, %v", n, err)
+			}
+		}
+		b.ReportMetric(float64(size)*float64(b.N)/elapsed.Seconds(), "file-B/s")
+	})
+}
