@@ -62,7 +62,7 @@ func (f *FS) deflated(data []byte) ([]byte, int) {
 	if len(data) > segment {
 		heap = zSpanHeap
 	}
-	if !f.info.Deflate || f.d.lacks(featDeflate) != "" || f.info.MemFree < heap || len(data) < 256 {
+	if !f.info.Deflate || f.d.lacks(featDeflate) != "" || f.info.MemFree < heap || f.noInflate.Load() || len(data) < 256 {
 		return nil, 0
 	}
 	var buf bytes.Buffer

@@ -106,6 +106,9 @@ type FS struct {
 	// listBudget is the bytes of entries a listing page asks for: listPage,
 	// or less once a page ran the board out of memory (list.go).
 	listBudget atomic.Int64
+	// noInflate: the board ran out of memory inflating an upload (write.go):
+	// uploads go plain.
+	noInflate atomic.Bool
 }
 
 // Port is the serial line to a board, opened by the caller (boardfs never

@@ -43,7 +43,9 @@ func BenchmarkTimedTransfer(b *testing.B) {
 				kinds := map[string][]byte{"upload": data}
 				if model == "timed" && p == boardtest.ESP32 {
 					// Not the ESP8266: there _wz runs out of its 30 KB
-					// heap (MemoryError allocating its 4 KB window).
+					// heap (MemoryError allocating its 4 KB window) after
+					// a plain upload, and uploads go plain from then on
+					// (TestPythonUploadOnESP8266Heap).
 					kinds["upload-python"] = source
 				}
 				for _, kind := range []string{"upload", "upload-python"} {

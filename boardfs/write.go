@@ -14,6 +14,8 @@ import (
 	"path"
 	"strings"
 	"time"
+
+	"github.com/ftpbridge/ftpbridge/repl"
 )
 
 // An upload's bytes go in pieces of wirePiece, each acknowledged by the
@@ -329,8 +331,25 @@ func (f *FS) send(ctx context.Context, p string, data []byte, started bool) erro
 			return err
 		}
 	}
+	inflated, err := f.sendOnce(ctx, p, data, started)
+	var pe *repl.PyError
+	if inflated && errors.As(err, &pe) && pe.Type == "MemoryError" {
+		// _wz takes its buffer and the inflater's window before it writes
+		// a byte to the file: the segment can go again, plain. A board
+		// whose heap cannot spare them (an ESP8266 with the helpers in,
+		// its free memory in pieces) gets every later segment plain.
+		f.noInflate.Store(true)
+		f.log.Warn("the board has no memory to inflate uploads: they go plain from now on", "path", p, "err", err)
+		_, err = f.sendOnce(ctx, p, data, started)
+	}
+	return err
+}
+
+// sendOnce is one exec of send; inflated says whether the data went
+// deflated.
+func (f *FS) sendOnce(ctx context.Context, p string, data []byte, started bool) (inflated bool, err error) {
 	if err := f.acquire(ctx); err != nil {
-		return fmt.Errorf("boardfs: upload %q: %w", p, err)
+		return false, fmt.Errorf("boardfs: upload %q: %w", p, err)
 	}
 	defer f.release()
 	call, flow := f.d.writeCall(p, len(data), started)
@@ -338,8 +357,13 @@ func (f *FS) send(ctx context.Context, p string, data []byte, started bool) erro
 		// The board inflates into the file: fewer bytes on the wire. Only
 		// a board whose dialect has the deflate helpers gets here.
 		call = pyCall("_wz", p, len(z), started, wbits)
-		data = z
+		data, inflated = z, true
 	}
+	return inflated, f.sendRun(ctx, p, call, data, flow)
+}
+
+// sendRun runs call, which takes data under flow, holding the board.
+func (f *FS) sendRun(ctx context.Context, p, call string, data []byte, flow uploadFlow) error {
 	run, err := f.conn.Start(ctx, call)
 	if err != nil {
 		return f.wrap("upload", p, err)
