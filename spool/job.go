@@ -55,6 +55,7 @@ type Job struct {
 	landed       bool  // the board has it
 	err          error // the failure the client is told
 	waitingBoard bool  // the writer waits for the board to be connected
+	silentBoard  bool  // the board stopped answering this job's last write
 	refs         int   // the writer, the transfer, readers: the file closes at 0
 	remove       bool  // remove the files at refs 0 (else keep them)
 }
@@ -304,11 +305,15 @@ func (j *Job) write() error {
 				silent = true
 			}
 			q.mu.Lock()
+			j.silentBoard = true
 			j.wait(silentRetry)
 			q.mu.Unlock()
 			continue
 		}
 		silent = false
+		q.mu.Lock()
+		j.silentBoard = false
+		q.mu.Unlock()
 		if refused(err) || attempts >= maxAttempts {
 			return err
 		}

@@ -394,11 +394,12 @@ func (q *Queue) Failure(p string) error {
 
 // count returns how many uploads are pending and their bytes, and how
 // many of them wait for a board that is away: all of them, when one
-// writer waits for the board they share.
-func (q *Queue) count() (n int, bytes int64, stuck int) {
+// writer waits for the board they share; silent says the same of a board
+// that stopped answering with its port open.
+func (q *Queue) count() (n int, bytes int64, stuck, silent int) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	away := false
+	away, mute := false, false
 	for _, j := range q.jobs {
 		if j.finished || j.dropped {
 			continue
@@ -406,9 +407,13 @@ func (q *Queue) count() (n int, bytes int64, stuck int) {
 		n++
 		bytes += max(j.m.Size, j.received)
 		away = away || j.waitingBoard
+		mute = mute || j.silentBoard
 	}
-	if away {
+	switch {
+	case away:
 		stuck = n
+	case mute:
+		stuck, silent = n, n
 	}
-	return n, bytes, stuck
+	return n, bytes, stuck, silent
 }

@@ -179,13 +179,13 @@ func (s *Store) Queue(key string, b Board, changed func(), log *slog.Logger) *Qu
 
 // Pending counts the uploads not yet on their board and their bytes.
 func (s *Store) Pending() (n int, bytes int64) {
-	n, bytes, _ = s.count()
+	n, bytes, _, _ = s.count()
 	return n, bytes
 }
 
 // count also says how many of the pending uploads wait for a board that
-// is away.
-func (s *Store) count() (n int, bytes int64, stuck int) {
+// is away, and how many of those for one that stopped answering.
+func (s *Store) count() (n int, bytes int64, stuck, silent int) {
 	s.mu.Lock()
 	queues := make([]*Queue, 0, len(s.queues))
 	for _, q := range s.queues {
@@ -193,10 +193,10 @@ func (s *Store) count() (n int, bytes int64, stuck int) {
 	}
 	s.mu.Unlock()
 	for _, q := range queues {
-		qn, qb, qs := q.count()
-		n, bytes, stuck = n+qn, bytes+qb, stuck+qs
+		qn, qb, qs, qm := q.count()
+		n, bytes, stuck, silent = n+qn, bytes+qb, stuck+qs, silent+qm
 	}
-	return n, bytes, stuck
+	return n, bytes, stuck, silent
 }
 
 // Drain waits for the pending uploads to reach their boards, saying what
@@ -211,7 +211,7 @@ func (s *Store) Drain(ctx context.Context) {
 	tick := time.NewTicker(200 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		n, bytes, stuck := s.count()
+		n, bytes, stuck, silent := s.count()
 		if n == 0 {
 			if said {
 				s.log.Info("every upload is on its board")
@@ -222,6 +222,13 @@ func (s *Store) Drain(ctx context.Context) {
 			s.log.Info(fmt.Sprintf("waiting for %d upload(s), %d bytes, to be written to the board; press Ctrl-C again to leave them for the next start", n, bytes),
 				"uploads", n, "bytes", bytes, "spool", s.opts.Dir)
 			said = true
+		}
+		if stuck == n && silent > 0 {
+			// As an unplugged one: nothing says when a hung board or a
+			// stalled adapter moves again, and a stop must not wait on it.
+			s.log.Warn(fmt.Sprintf("the board stopped answering: %d upload(s), %d bytes, stay in the spool and are written the next time this board is served", n, bytes),
+				"uploads", n, "bytes", bytes, "spool", s.opts.Dir)
+			break
 		}
 		if stuck == n {
 			s.log.Warn(fmt.Sprintf("the board is not connected: %d upload(s), %d bytes, stay in the spool and are written the next time this board is served", n, bytes),

@@ -270,3 +270,40 @@ func TestDrainWithoutBoard(t *testing.T) {
 		t.Errorf("after Drain the spool holds %q, want the pending upload", metas)
 	}
 }
+
+// Drain does not wait for a board that stopped answering with its port
+// open (a hung board, a stalled adapter) any more than for one unplugged:
+// Ctrl-C during the silence leaves the upload in the spool at once rather
+// than once the board speaks again, which nothing says it will.
+func TestDrainSilentBoard(t *testing.T) {
+	const stall = 120 * time.Second
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{Baud: 115200})
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	port, err := b.Open()
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := boardfs.New(ctx, port, boardfs.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.Close() })
+	s := open(t, t.TempDir())
+	leave(t, s, "k", meta{Origin: "/silent.bin"}, randomBytes(64<<10, 11))
+	b.Stall(stall)
+	stalled := time.Now()
+	s.Queue("k", connected{f}, nil, nil)
+	done := make(chan struct{})
+	go func() { s.Drain(context.Background()); close(done) }()
+	select {
+	case <-done:
+		t.Logf("Drain returned %v into the silence", time.Since(stalled).Round(time.Second))
+	case <-time.After(stall / 2):
+		t.Fatalf("Drain still waits %v into the board's silence", time.Since(stalled).Round(time.Second))
+	}
+	metas, _ := filepath.Glob(filepath.Join(s.boardDir("k"), "*"+metaExt))
+	if len(metas) != 1 {
+		t.Errorf("after Drain the spool holds %q, want the pending upload", metas)
+	}
+}
