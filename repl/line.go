@@ -36,6 +36,10 @@ type line struct {
 	// exchange ended because the board stopped answering (0: it has
 	// spoken since). Unix nanoseconds.
 	waitFrom, silentSince atomic.Int64
+	// writing is the write the conn's user waits for the port to take,
+	// if any: a port that takes nothing is as silent as a board that
+	// says nothing.
+	writing atomic.Pointer[pendingWrite]
 	// filled: a Ctrl-C filler went out (Conn.fill) and the board has said
 	// nothing since, so another would only queue behind it.
 	filled bool
@@ -158,6 +162,8 @@ func (l *line) write(p []byte) error {
 
 // await waits for w to end, as long as the port keeps taking its bytes.
 func (l *line) await(w *pendingWrite) error {
+	l.writing.Store(w)
+	defer l.writing.Store(nil)
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {

@@ -156,7 +156,8 @@ func New(port Port, opts Options) *Conn {
 
 // Silence says how long the board has said nothing while it owed an
 // answer: quiet is how long the conn's current wait on the board has gone
-// without a byte (0 when no wait is under way), or, when stopped, how long
+// without a byte, or the port without taking one (0 when no wait is under
+// way), or, when stopped, how long
 // ago an exchange ended because the board stopped answering (ErrSilent),
 // which holds until it sends a byte again. Unlike the rest of Conn it may
 // be called from any goroutine while another uses the conn: it is how
@@ -167,9 +168,12 @@ func (c *Conn) Silence() (quiet time.Duration, stopped bool) {
 		return time.Duration(now - since), true
 	}
 	if from := c.line.waitFrom.Load(); from != 0 {
-		return time.Duration(now - from), false
+		quiet = time.Duration(now - from)
 	}
-	return 0, false
+	if w := c.line.writing.Load(); w != nil {
+		quiet = max(quiet, time.Duration(now-w.moved.Load()))
+	}
+	return quiet, false
 }
 
 // Done is closed once the serial port has failed (the board was

@@ -114,3 +114,48 @@ func TestSilentBoardDuringWrite(t *testing.T) {
 		t.Fatalf("Exec once the board answers again: %q, %v", out, err)
 	}
 }
+
+// A write the silent board's port stopped taking counts as silence for
+// those asking Silence from other goroutines (boardfs's waiters), as a
+// read that hears nothing does: else they take a hung board, whose line
+// is full, for a busy one.
+func TestSilenceDuringStuckWrite(t *testing.T) {
+	t.Parallel()
+	const size = 64 << 10 // more than a pty and the rig's line hold
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{Baud: 115200})
+	c := open(t, b, repl.Options{})
+	run, err := c.Start(ctxFor(t, 120*time.Second),
+		"import sys,micropython\nmicropython.kbd_intr(-1)\nd=sys.stdin.buffer.read(65536)\nmicropython.kbd_intr(3)\nprint(len(d))")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Stall(silentStall)
+	stalled := time.Now()
+	errc := make(chan error, 1)
+	go func() {
+		_, err := run.Write(make([]byte, size))
+		errc <- err
+	}()
+	var most time.Duration
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	late := time.After(silentStall - 5*time.Second)
+wait:
+	for {
+		select {
+		case err = <-errc:
+			break wait
+		case <-tick.C:
+			if quiet, stopped := c.Silence(); !stopped {
+				most = max(most, quiet)
+			}
+		case <-late:
+			t.Fatalf("Write still blocks %v into the board's silence", time.Since(stalled).Round(time.Second))
+		}
+	}
+	t.Logf("Write failed %v into the silence (%v); Silence said quiet for up to %v", time.Since(stalled).Round(time.Millisecond), err, most.Round(time.Millisecond))
+	if most < 3*time.Second {
+		t.Errorf("while the port took nothing for %v, Silence said quiet for at most %v", time.Since(stalled).Round(time.Second), most)
+	}
+	afterStall(stalled)
+}
