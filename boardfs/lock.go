@@ -34,6 +34,7 @@ func (f *FS) acquire(ctx context.Context) error {
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
 	last := time.Now().Add(segmentTimeout)
+	busyUntil := time.Now()
 	for {
 		quiet, stopped := f.conn.Silence()
 		switch {
@@ -43,7 +44,13 @@ func (f *FS) acquire(ctx context.Context) error {
 		case quiet >= silentHint && time.Now().After(last):
 			f.share.leave()
 			return fmt.Errorf("%w: the operation on it has heard nothing for %v", ErrSilent, quiet.Round(time.Second))
-		case quiet < silentHint:
+		case quiet >= silentHint:
+			// A stall is not the holder's work: once the board answers
+			// again, the holder gets BusyWait to finish, as if the wait
+			// began then (a 6 s stall failed a RETR behind an upload
+			// with "busy" the moment the board spoke again).
+			busyUntil = time.Now().Add(f.opts.BusyWait)
+		case time.Now().After(busyUntil):
 			f.share.leave()
 			return f.share.busy(f.opts.BusyWait)
 		}
