@@ -680,7 +680,7 @@ func (c *Console) welcome(fsys *boardfs.FS, banner []byte) {
 		c.input = append(append([]byte(nil), a.retype...), c.input...)
 	}
 	told := c.toldWait
-	st, typed := c.scr.state(), bytes.Clone(c.scr.typed)
+	st, typed, begun := c.scr.state(), bytes.Clone(c.scr.typed), c.scr.lineBegun()
 	c.mu.Unlock()
 
 	if greet {
@@ -699,6 +699,10 @@ func (c *Console) welcome(fsys *boardfs.FS, banner []byte) {
 			cl.send(bytes.TrimLeft(banner, "\r\n"))
 		case st == busy:
 			cl.say("a program runs: Ctrl-C stops it")
+			// What the board prints next continues this line: the
+			// prompt after a program's last output, too, may be on
+			// its way half printed.
+			cl.send(begun)
 		default:
 			// The board sits at the prompt someone who just left was
 			// shown, perhaps with a line they began: show it as it is.

@@ -656,3 +656,25 @@ func TestNoticeEscapesControlCharacters(t *testing.T) {
 		t.Errorf("the console showed %q: want the name with its control characters escaped", out)
 	}
 }
+
+// Someone who comes while the board is in the middle of a line (a
+// program's, or its prompt as the last person leaves) is shown that line
+// as far as it got, so what the board prints next completes it: a prompt
+// cut in two would never read ">>> ".
+func TestNextPersonSeesTheLineBegun(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, bridgeOptions{})
+	tm := dialFree(t, b.Addr)
+	tm.expect(">>> ", wait)
+	tm.send("import time\r")
+	tm.expect(">>> ", wait)
+	// Built from pieces, so that the echo of the line holds neither word.
+	tm.send("print('be'+'gun', end='');time.sleep(4);print('fini'+'shed')\r")
+	tm.expect("begun", wait)
+	tm.conn.Close()
+	tm = dialFree(t, b.Addr)
+	got := tm.expect("finished", wait)
+	if !strings.Contains(got, "begunfinished") {
+		t.Errorf("the next person was shown %q; want the line begun, then its end", got)
+	}
+}

@@ -102,6 +102,17 @@ func (s *screen) received(p []byte) (show []byte, prompted bool) {
 	return show, false
 }
 
+// lineBegun returns the line the board is in the middle of printing, as
+// far as it got ("" when it last ended a line, or began the line longer
+// ago than tail reaches).
+func (s *screen) lineBegun() []byte {
+	i := bytes.LastIndexAny(s.tail, "\r\n")
+	if i < 0 {
+		return nil
+	}
+	return bytes.Clone(s.tail[i+1:])
+}
+
 // watch returns a channel closed once marker has gone by in the board's
 // output, and one closed at the board's first prompt after it; it
 // replaces an earlier watch.
