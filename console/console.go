@@ -299,14 +299,14 @@ type boardOut struct{ c *Console }
 func (o boardOut) Write(p []byte) (int, error) {
 	c := o.c
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	show, prompted := c.scr.received(p)
-	cl := c.client
-	if cl == nil {
-		c.keep(show)
-	}
-	c.mu.Unlock()
-	if cl != nil {
+	// Under c.mu, as welcome greets: a person not greeted yet gets what
+	// came before that with the greeting, never ahead of it.
+	if cl := c.client; cl != nil && !c.greet {
 		cl.send(show)
+	} else {
+		c.keep(show)
 	}
 	if prompted {
 		select {
@@ -662,7 +662,10 @@ func (c *Console) yield(ctx context.Context, conn *repl.Conn, op string) {
 // person gets a greeting and what happened while nobody was attached; a
 // person who waited for FTP gets what the console noted then.
 func (c *Console) welcome(fsys *boardfs.FS, banner []byte) {
+	// c.mu is held throughout, so that the board's output (boardOut)
+	// comes before the greeting or after it, not amid it.
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	cl := c.client
 	if banner != nil {
 		c.scr.reset()
@@ -671,7 +674,6 @@ func (c *Console) welcome(fsys *boardfs.FS, banner []byte) {
 		if cl == nil {
 			c.after = after{}
 		}
-		c.mu.Unlock()
 		return
 	}
 	greet, a, backlog := c.greet, c.after, c.backlog
@@ -681,7 +683,6 @@ func (c *Console) welcome(fsys *boardfs.FS, banner []byte) {
 	}
 	told := c.toldWait
 	st, typed, begun := c.scr.state(), bytes.Clone(c.scr.typed), c.scr.lineBegun()
-	c.mu.Unlock()
 
 	if greet {
 		how := "an FTP operation that needs the board interrupts a program running here"

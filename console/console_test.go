@@ -678,3 +678,27 @@ func TestNextPersonSeesTheLineBegun(t *testing.T) {
 		t.Errorf("the next person was shown %q; want the line begun, then its end", got)
 	}
 }
+
+// A person who comes while the board prints is greeted before anything
+// it prints: output that came before the greeting was shown at once, so
+// that the greeting told of a program after the prompt that ended it.
+func TestGreetingComesFirst(t *testing.T) {
+	t.Parallel()
+	b := startBridge(t, bridgeOptions{})
+	tm := dialFree(t, b.Addr)
+	tm.expect(">>> ", wait)
+	tm.send("for i in range(3000): print(i)\r\r")
+	tm.expect("\n100\n", wait)
+	for i := 0; i < 10; i++ {
+		tm.conn.Close()
+		tm = dialFree(t, b.Addr)
+		tm.mu.Lock()
+		seen := string(tm.seen)
+		tm.mu.Unlock()
+		if !strings.HasPrefix(seen, "[ftpbridge: console of") {
+			t.Fatalf("person %d was first shown %q", i+2, seen[:min(len(seen), 200)])
+		}
+	}
+	tm.send("\x03")
+	tm.expect(">>> ", wait)
+}
