@@ -327,6 +327,7 @@ func (b *Board) plugIn(path string) error {
 	b.mu.Lock()
 	if b.closed {
 		b.mu.Unlock()
+		_ = os.Remove(path) // before the pty, as Close does
 		master.Close()
 		slave.Close()
 		return errors.New("rig: board closed")
@@ -695,6 +696,11 @@ func (b *Board) Close() error {
 	b.master, b.slave = nil, nil
 	b.mu.Unlock()
 	close(b.stop)
+	// The link goes before the pty, as on an unplug: once the pty is
+	// closed its number is free, the next pty made on the machine (another
+	// test's console or board) gets it, and a host still polling the link
+	// would open that one and speak the raw REPL into it.
+	_ = os.Remove(at)
 	if master != nil {
 		master.Close()
 		slave.Close()
