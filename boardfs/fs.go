@@ -88,6 +88,12 @@ type Options struct {
 	// BusyWait is how long an operation waits for the board while other
 	// operations hold it before it gives up with ErrBusy (default 5 s).
 	BusyWait time.Duration
+	// HeldBack says the line holds the host back while the board's input
+	// buffer is full, as native USB does (the device NAKs its OUT
+	// endpoint): nothing sent is lost while the board is busy, so uploads
+	// need not wait for the board's acknowledgements. Off, the host keeps
+	// no more unacknowledged than a UART's input ring holds.
+	HeldBack bool
 }
 
 // FS is a board's filesystem. It is safe for concurrent use: operations

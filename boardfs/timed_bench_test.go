@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpbridge/ftpbridge/boardfs"
 	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
 	"github.com/ftpbridge/ftpbridge/scripts/rig"
 )
@@ -123,7 +124,7 @@ func BenchmarkUSBCDCTransfer(b *testing.B) {
 	const size = 96 * 1024
 	data := random(size)
 	p := boardtest.ESP32
-	f, board, dir := start(b, p, boardtest.Options{USBCDC: true, Flash: true, CPU: true, Heap: rig.RealHeap(p)})
+	f, board, dir := startWith(b, p, boardtest.Options{USBCDC: true, Flash: true, CPU: true, Heap: rig.RealHeap(p)}, boardfs.Options{HeldBack: true})
 	ctx := ctxFor(b, 10*time.Minute)
 	if err := f.Mkdir(ctx, dir); err != nil {
 		b.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/ftpbridge/ftpbridge/boardfs"
 	"github.com/ftpbridge/ftpbridge/scripts/boardtest"
 	"github.com/ftpbridge/ftpbridge/scripts/rig"
 )
@@ -68,5 +69,24 @@ func TestUploadFitsInputRing(t *testing.T) {
 				t.Errorf("the board holds %d other bytes (%v)", len(got), err)
 			}
 		})
+	}
+}
+
+// TestUploadHeldBackOnUSB: on native USB the host sends an upload without
+// waiting for acknowledgements (Options.HeldBack); the board's full buffer
+// holds it back through its flash pauses and the file lands whole.
+func TestUploadHeldBackOnUSB(t *testing.T) {
+	t.Parallel()
+	f, b, dir := startWith(t, boardtest.ESP32, boardtest.Options{USBCDC: true, Flash: true}, boardfs.Options{HeldBack: true})
+	ctx := ctxFor(t, 2*time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	data := random(64 * 1024)
+	if err := f.WriteFile(ctx, dir+"/x.bin", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("WriteFile: %v", err)
+	}
+	if got, err := os.ReadFile(hostPath(b, dir+"/x.bin")); err != nil || !bytes.Equal(got, data) {
+		t.Errorf("the board holds %d other bytes (%v)", len(got), err)
 	}
 }

@@ -380,6 +380,9 @@ func (f *FS) sendRun(ctx context.Context, p, call string, data []byte, flow uplo
 		return f.finish(ctx, run, "upload", p, fmt.Errorf("%w: %q instead of ready", ErrProtocol, reply))
 	}
 	size := len(data)
+	if f.opts.HeldBack {
+		flow.window = max(flow.window, size)
+	}
 	pieces := (size + flow.piece - 1) / flow.piece
 	sent, acked := 0, 0
 	replies := make([]byte, 64)
