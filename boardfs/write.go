@@ -20,7 +20,8 @@ import (
 
 // An upload's bytes go in pieces of wirePiece, each acknowledged by the
 // board as soon as it took the piece off the line into its RAM buffer (it
-// writes the buffer to flash 4 KB at a time, reading nothing meanwhile).
+// writes the buffer to flash a 256-byte page at a time, reading nothing
+// meanwhile).
 // The host keeps at most window bytes unacknowledged, so all it has on
 // its way fits in the board's UART input ring whenever the board stops
 // reading, for a flash write or anything else. The smallest ring is the
