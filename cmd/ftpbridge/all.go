@@ -203,7 +203,7 @@ func (f *fleet) scan(ctx context.Context) {
 			m.name = f.folderFor(p.Name)
 			f.byName[m.name] = m
 			f.running.Add(1)
-			go f.connect(ctx, m)
+			go f.connect(ctx, m, p)
 		}
 	}
 	for port, m := range f.byPort {
@@ -241,10 +241,11 @@ func (f *fleet) folderFor(port string) string {
 
 // connect reaches the board on m's port and, if it answers, starts its
 // link; a port that does not answer is said once, and tried again after
-// retryEvery.
-func (f *fleet) connect(ctx context.Context, m *member) {
+// retryEvery. p is the port as listed, for its USB ids.
+func (f *fleet) connect(ctx context.Context, m *member, p serialPort) {
 	defer f.running.Done()
 	log := f.log.With("board", m.name, "port", m.port)
+	mode, why := f.line.lineFor(p)
 	// The port's path only: a board that comes back under another name is
 	// a new port with its own folder, and two links never chase one
 	// device.
@@ -254,7 +255,7 @@ func (f *fleet) connect(ctx context.Context, m *member) {
 			return openPort(m.port, f.line.baud)
 		},
 		Present: func() bool { _, ok := where.locate(); return ok },
-		FS:      f.line.boardOptions(log, m.port),
+		FS:      f.line.boardOptions(log, m.port, mode),
 	})
 
 	f.mu.Lock()
@@ -288,7 +289,7 @@ func (f *fleet) connect(ctx context.Context, m *member) {
 	m.console = f.consoles.start(f.consolesCtx, link, m.name, f.consoles.ptyFor(m.name, true))
 	f.running.Add(1)
 	f.mu.Unlock()
-	log.Info("serving a board", "folder", "/"+m.name, "info", link.Info().String())
+	log.Info("serving a board", "folder", "/"+m.name, "info", link.Info().String(), "line", mode, "reason", why)
 	go func() {
 		defer f.running.Done()
 		link.Run(lctx)

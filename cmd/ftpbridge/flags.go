@@ -57,6 +57,7 @@ type lineFlags struct {
 	cacheDir   string
 	cacheSize  int64
 	spoolDir   string
+	mode       lineMode
 }
 
 func (f *lineFlags) AddToCommand(cmd *cobra.Command) {
@@ -70,6 +71,47 @@ func (f *lineFlags) AddToCommand(cmd *cobra.Command) {
 	cmd.Flags().Int64Var(&f.cacheSize, "cache-size", 64<<20, "bytes of file copies kept; 0 keeps none")
 	cmd.Flags().StringVar(&f.spoolDir, "spool-dir", "",
 		"where uploads wait until the board has them; what a stop or a crash leaves there is written the next time the board is served (default: spool/ in the cache directory)")
+	f.mode = lineAuto
+	cmd.Flags().Var(&f.mode, "line", "auto, uart or usb: usb sends uploads without waiting for the board, for boards that speak USB themselves and so hold the host back while busy; "+
+		"auto picks usb by the port's USB id (MicroPython rp2 and pyboard, Espressif native USB except its USB-Serial/JTAG unit), uart otherwise")
+}
+
+// lineMode is --line: whether the line holds the host back while the
+// board is busy (usb) or may drop what the board's input ring cannot hold
+// (uart); auto decides by the port's USB ids.
+type lineMode string
+
+const (
+	lineAuto lineMode = "auto"
+	lineUART lineMode = "uart"
+	lineUSB  lineMode = "usb"
+)
+
+func (m *lineMode) String() string { return string(*m) }
+
+func (m *lineMode) Set(s string) error {
+	switch v := lineMode(s); v {
+	case lineAuto, lineUART, lineUSB:
+		*m = v
+		return nil
+	}
+	return fmt.Errorf("want auto, uart or usb")
+}
+
+func (m *lineMode) Type() string { return "mode" }
+
+// lineFor is the line to the board on p, uart or usb, and why: --line, or
+// for auto what p's USB ids say.
+func (f *lineFlags) lineFor(p serialPort) (lineMode, string) {
+	switch f.mode {
+	case lineUSB, lineUART:
+		return f.mode, "--line " + string(f.mode)
+	}
+	usb, why := p.speaksUSB()
+	if usb {
+		return lineUSB, why
+	}
+	return lineUART, why
 }
 
 // cacheDirPath is --cache-dir, or ftpbridge/ in the user's cache
@@ -97,9 +139,10 @@ func (f *lineFlags) spoolPath() string {
 	return ""
 }
 
-// boardOptions is how the flags shape boardfs: the clock, the cache.
-func (f *lineFlags) boardOptions(log *slog.Logger, port string) boardfs.Options {
-	opts := boardfs.Options{Logger: log, BusyWait: f.busyWait, Name: port}
+// boardOptions is how the flags shape boardfs: the clock, the cache, and
+// the line (from lineFor).
+func (f *lineFlags) boardOptions(log *slog.Logger, port string, line lineMode) boardfs.Options {
+	opts := boardfs.Options{Logger: log, BusyWait: f.busyWait, Name: port, HeldBack: line == lineUSB}
 	if !f.noSetClock {
 		opts.Clock = time.Now
 	}

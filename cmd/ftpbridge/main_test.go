@@ -112,6 +112,10 @@ func TestServeFlags(t *testing.T) {
 		{"console with credentials", []string{"--console", "0.0.0.0:2323", "--listen", "0.0.0.0:2121", "--user", "me", "--password", "pw"}, nil, noBoard, false},
 		{"console on loopback", []string{"--console", "127.0.0.1:2323", "--console-pty", "/tmp/x", "--console-keeps-program"}, nil, noBoard, false},
 		{"bad console address", []string{"--console", "nocolon"}, nil, "--console", true},
+		{"line usb", []string{"--line", "usb"}, nil, noBoard, false},
+		{"line uart from the environment", nil, map[string]string{"FTPBRIDGE_LINE": "uart"}, noBoard, false},
+		{"bad line", []string{"--line", "fast"}, nil, `invalid argument "fast" for "--line" flag: want auto, uart or usb`, true},
+		{"bad line from the environment", nil, map[string]string{"FTPBRIDGE_LINE": "cdc"}, "FTPBRIDGE_LINE", true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -203,6 +207,55 @@ func TestFindBoard(t *testing.T) {
 	p, err = findBoard([]serialPort{{Name: "/dev/cu.Bluetooth-Incoming-Port"}, {Name: "/dev/cu.usbmodem1101"}})
 	if err != nil || p.Name != "/dev/cu.usbmodem1101" {
 		t.Errorf("findBoard(names only) = %v, %v", p.Name, err)
+	}
+}
+
+func TestLineFor(t *testing.T) {
+	usb := func(vid, pid string) serialPort { return serialPort{Name: "/dev/ttyACM0", VID: vid, PID: pid} }
+	tests := []struct {
+		name string
+		mode lineMode
+		port serialPort
+		want lineMode
+	}{
+		{"rp2", lineAuto, usb("2e8a", "0005"), lineUSB},
+		{"pyboard", lineAuto, usb("f055", "9800"), lineUSB},
+		{"pyboard, CDC only", lineAuto, usb("f055", "9802"), lineUSB},
+		{"ESP32-S2 TinyUSB", lineAuto, usb("303a", "0002"), lineUSB},
+		{"ESP32-S3 TinyUSB", lineAuto, usb("303a", "4001"), lineUSB},
+		{"ESP32-C3/S3 USB-Serial/JTAG", lineAuto, usb("303a", "1001"), lineUART},
+		{"FTDI", lineAuto, usb("0403", "6001"), lineUART},
+		{"FTDI FT231X", lineAuto, usb("0403", "6015"), lineUART},
+		{"CP210x", lineAuto, usb("10c4", "ea60"), lineUART},
+		{"CH340", lineAuto, usb("1a86", "7523"), lineUART},
+		{"CH9102", lineAuto, usb("1a86", "55d4"), lineUART},
+		{"micro:bit DAPLink", lineAuto, usb("0d28", "0204"), lineUART},
+		{"rp2, another product", lineAuto, usb("2e8a", "000a"), lineUART},
+		{"unknown USB device", lineAuto, usb("1234", "5678"), lineUART},
+		{"pty", lineAuto, serialPort{Name: "/dev/pts/3"}, lineUART},
+		{"port not listed", lineAuto, serialPort{}, lineUART},
+		{"usb over a pty", lineUSB, serialPort{Name: "/dev/pts/3"}, lineUSB},
+		{"usb over a CP210x", lineUSB, usb("10c4", "ea60"), lineUSB},
+		{"uart over an rp2", lineUART, usb("2e8a", "0005"), lineUART},
+		{"uart over TinyUSB", lineUART, usb("303a", "4001"), lineUART},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := lineFlags{mode: tt.mode}
+			got, why := f.lineFor(tt.port)
+			if got != tt.want || why == "" {
+				t.Errorf("--line %s: lineFor(%s:%s) = %s, %q, want %s", tt.mode, tt.port.VID, tt.port.PID, got, why, tt.want)
+			}
+			if tt.mode != lineAuto && why != "--line "+string(tt.mode) {
+				t.Errorf("--line %s: reason %q does not name the flag", tt.mode, why)
+			}
+			if id := tt.port.VID + ":" + tt.port.PID; tt.mode == lineAuto && tt.port.VID != "" && !strings.HasPrefix(why, id+" ") {
+				t.Errorf("lineFor(%s) reason %q does not start with the id", id, why)
+			}
+			if opts := f.boardOptions(slog.New(slog.DiscardHandler), "x", got); opts.HeldBack != (tt.want == lineUSB) {
+				t.Errorf("boardOptions(%s).HeldBack = %v", got, opts.HeldBack)
+			}
+		})
 	}
 }
 
@@ -356,6 +409,10 @@ func testServeReplug(t *testing.T, moved bool) {
 	}
 	// The ESP32 powers up with its clock at 2000-01-01: set at the start,
 	// and again after the replug.
+	// The port was named; its listing says rp2, which speaks USB itself.
+	if !strings.Contains(logs.String(), `line=usb reason="2e8a:0005 MicroPython rp2 speaks USB itself"`) {
+		t.Errorf("--line auto on a listed rp2 did not choose usb:\n%s", logs.String())
+	}
 	if moved && !strings.Contains(logs.String(), opts.ReplugAt) {
 		t.Errorf("the board came back at %s, which the logs never name:\n%s", opts.ReplugAt, logs.String())
 	}
@@ -397,6 +454,10 @@ func TestServeBoard(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "level=ERROR") {
 		t.Errorf("errors logged:\n%s", logs.String())
+	}
+	// A port the system does not list (a pty here) is a UART.
+	if n := strings.Count(logs.String(), `line=uart reason="no USB ids`); n != 1 {
+		t.Errorf("line=uart for an unlisted port logged %d times, want once:\n%s", n, logs.String())
 	}
 	if strings.Contains(logs.String(), password) {
 		t.Errorf("the password was logged:\n%s", logs.String())
@@ -498,7 +559,56 @@ func TestServeAll(t *testing.T) {
 	}
 
 	stopServing(t, cancel, done)
+	if n := strings.Count(logs.String(), `line=usb reason="2e8a:0005 MicroPython rp2 speaks USB itself"`); n != 2 {
+		t.Errorf("--all chose usb for %d of the 2 rp2 boards:\n%s", n, logs.String())
+	}
 	if n := strings.Count(logs.String(), "no MicroPython board answers on this port"); n != 1 {
 		t.Errorf("the port with no board was reported %d times, want once:\n%s", n, logs.String())
 	}
+}
+
+// TestServeUSBLine runs `ftpbridge --line usb` on a board whose line is
+// native USB (flow-controlled 64-byte packets, flash that makes it pause):
+// uploads go without waiting for acknowledgements, and a 40 KB file still
+// crosses byte-exact both ways.
+func TestServeUSBLine(t *testing.T) {
+	t.Parallel()
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{USBCDC: true, Flash: true})
+	var logs lockedBuffer
+	a := testApp(t, nil, nil, &logs)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	// No cache of copies: the download crosses the line, not the cache.
+	addr, done := startServing(t, ctx, a, &logs, b.Device, "--listen", "127.0.0.1:0", "--line", "usb", "--cache-size", "0", "--upload-wait", "1m", b.Device)
+	if !strings.Contains(logs.String(), `line=usb reason="--line usb"`) {
+		t.Errorf("no line=usb in the log:\n%s", logs.String())
+	}
+	c, err := ftp.Dial(addr, ftp.DialWithTimeout(10*time.Second))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Login("anonymous", "x"); err != nil {
+		t.Fatal(err)
+	}
+	want := make([]byte, 40_000)
+	rand.Read(want) // incompressible: every byte crosses the line
+	if err := c.Stor("/usb.bin", bytes.NewReader(want)); err != nil {
+		t.Fatalf("STOR: %v", err)
+	}
+	// --upload-wait 1m: STOR is answered once the board has the file.
+	if got, err := os.ReadFile(filepath.Join(b.Root, "usb.bin")); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("after STOR the board holds %d bytes (%v), not the %d uploaded\n%s", len(got), err, len(want), logs.String())
+	}
+	r, err := c.Retr("/usb.bin")
+	if err != nil {
+		t.Fatalf("RETR: %v", err)
+	}
+	got, err := io.ReadAll(r)
+	if cerr := r.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("RETR: %d bytes, %v; want the %d uploaded", len(got), err, len(want))
+	}
+	stopServing(t, cancel, done)
 }

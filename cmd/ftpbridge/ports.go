@@ -50,6 +50,33 @@ func (p serialPort) family() string {
 	return ""
 }
 
+// speaksUSB says whether the board behind p is itself the USB device, so
+// that its CDC line holds the host back (NAKs) while its input buffer is
+// full, and why. USB-UART bridges and ports without USB ids (a pty, a
+// plain tty, a names-only listing) do not.
+func (p serialPort) speaksUSB() (bool, string) {
+	id := p.VID + ":" + p.PID
+	switch {
+	case p.VID == "":
+		return false, "no USB ids: a UART, or a port the system does not describe"
+	case id == "2e8a:0005":
+		return true, id + " MicroPython rp2 speaks USB itself"
+	case p.VID == "f055":
+		return true, id + " MicroPython pyboard speaks USB itself"
+	case id == "303a:1001":
+		// MicroPython's handler for the ESP32-C3/S3's USB-Serial/JTAG unit
+		// (ports/esp32/usb_serial_jtag.c) reads only what fits its ring,
+		// and the rest may wait for the next packet: not a held-back line.
+		return false, id + " ESP32-C3/S3 USB-Serial/JTAG: MicroPython reads only what fits its ring"
+	case p.VID == "303a":
+		return true, id + " Espressif native USB (TinyUSB) speaks USB itself"
+	}
+	if f := p.family(); f != "" {
+		return false, id + " " + f + ": the board's UART behind a USB bridge"
+	}
+	return false, id + " is no board known to speak USB itself"
+}
+
 // nameFamily guesses from the device name alone, for listings without USB
 // ids (macOS builds without cgo): the names macOS gives the drivers of the
 // usual USB-UARTs and of native-USB boards.

@@ -142,6 +142,8 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 	// The link follows the board across unplugs: while it is away clients
 	// hear "board not connected", and it is taken back when it returns.
 	where := newBoardPort(port, a.listPorts)
+	mode, why := line.lineFor(where.usb)
+	log.Info("line chosen", "port", port, "line", mode, "reason", why)
 	link, err := boardfs.Connect(ctx, boardfs.LinkOptions{
 		Dial: func(context.Context) (boardfs.Port, error) {
 			p, ok := where.locate()
@@ -154,7 +156,7 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 			return openPort(p, line.baud)
 		},
 		Present: func() bool { _, ok := where.locate(); return ok },
-		FS:      line.boardOptions(log.With("port", port), port),
+		FS:      line.boardOptions(log.With("port", port), port, mode),
 	})
 	if err != nil {
 		if ctx.Err() != nil {
