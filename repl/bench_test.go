@@ -1,6 +1,7 @@
 package repl_test
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -14,19 +15,25 @@ const lineRate = 115200 / 10 // bytes a second at 115200 baud, 8N1
 // 115200 baud: the fixed cost of every board operation.
 func BenchmarkEmptyExec(b *testing.B) {
 	for _, p := range []boardtest.Profile{boardtest.ESP32, boardtest.ESP8266} {
-		b.Run(string(p), func(b *testing.B) {
-			board := boardtest.Start(b, p, boardtest.Options{Baud: 115200})
-			c := open(b, board, repl.Options{})
-			ctx := ctxFor(b, time.Minute)
-			if _, err := c.Exec(ctx, "pass"); err != nil {
-				b.Fatal(err)
-			}
-			for b.Loop() {
+		// Behind an adapter's latency timer every wait for the board's
+		// answer costs up to that long.
+		for _, latency := range []time.Duration{0, 2 * time.Millisecond, 16 * time.Millisecond} {
+			b.Run(fmt.Sprintf("%s/latency=%v", p, latency), func(b *testing.B) {
+				board := boardtest.Start(b, p, boardtest.Options{Baud: 115200, Latency: latency})
+				c := open(b, board, repl.Options{})
+				ctx := ctxFor(b, time.Minute)
 				if _, err := c.Exec(ctx, "pass"); err != nil {
 					b.Fatal(err)
 				}
-			}
-		})
+				start := time.Now()
+				for b.Loop() {
+					if _, err := c.Exec(ctx, "pass"); err != nil {
+						b.Fatal(err)
+					}
+				}
+				b.ReportMetric(float64(time.Since(start).Microseconds())/1000/float64(b.N), "ms/exec")
+			})
+		}
 	}
 }
 

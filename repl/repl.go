@@ -108,6 +108,12 @@ type Conn struct {
 	busy    bool // inside Prepare
 	// rawPaste: 0 not yet known, 1 supported, -1 not supported.
 	rawPaste int
+	// pasteWindow is the raw-paste window the board last gave; 0 before.
+	pasteWindow int
+	// settled: the last exec ended cleanly at the raw prompt, with nothing
+	// from the board after it and nothing sent since, so the board's next
+	// answer is to the next request and not a late one to something else.
+	settled bool
 	// feeder is how long code reaches the board (feed.go): 0 not yet
 	// known, -1 no loader, else 1 + its index in feeders. fedReady says
 	// the board holds the loader.
@@ -279,6 +285,7 @@ func (c *Conn) fill(ctx context.Context, n int) error {
 // queued behind hear so in seconds, and the first one after the board
 // speaks again finds it.
 func (c *Conn) enterRaw(ctx context.Context) error {
+	c.settled = false
 	var lastErr error
 	_, wasSilent := c.Silence()
 	before := c.line.received
@@ -403,6 +410,7 @@ func (c *Conn) Start(ctx context.Context, code string) (*Run, error) {
 // confused exchange is interrupted, and the next exec re-enters raw mode.
 func (c *Conn) fail(ctx context.Context, err error) {
 	c.inRaw = false
+	c.settled = false
 	if errors.Is(err, ErrDisconnected) || errors.Is(err, ErrBoardReset) {
 		return
 	}
@@ -473,10 +481,52 @@ func (c *Conn) sendPlain(ctx context.Context, code []byte) error {
 // with its flow control. used is false when the board does not support it;
 // the board is then back at an empty raw prompt.
 func (c *Conn) tryRawPaste(ctx context.Context, code []byte) (used bool, err error) {
+	settled := c.settled
+	c.settled = false
+	if settled && c.rawPaste > 0 && len(code)+1 <= min(c.pasteWindow, pipelined) {
+		return true, c.pipelinePaste(ctx, code)
+	}
 	if err := c.line.write([]byte{ctrlE, 'A', ctrlA}); err != nil {
 		return false, err
 	}
 	return c.tryRawPasteAnswer(ctx, code)
+}
+
+// pipelined is the most code, its end included, that goes out right
+// behind the raw-paste request. The board's answer to the request would
+// cost a round trip (two latency-timer waits behind a USB-serial adapter),
+// and short code needs no grant: the board's window covers it, and while
+// the board answers, the request and the code wait in its input ring,
+// which on the smallest (the ESP8266's) holds 255.
+const pipelined = 128
+
+// pipelinePaste sends the raw-paste request, code and its end at once to
+// a board that took raw-paste before and whose window covers the code,
+// then reads its answer and the end's acknowledgement. An answer other
+// than yes is a protocol error, never a reason to send the code again in
+// plain raw mode: the board may have run it already.
+func (c *Conn) pipelinePaste(ctx context.Context, code []byte) error {
+	msg := make([]byte, 0, len(code)+4)
+	msg = append(append(append(msg, ctrlE, 'A', ctrlA), code...), ctrlD)
+	if err := c.line.write(msg); err != nil {
+		return err
+	}
+	for len(c.line.buf) < 4 {
+		if err := c.answer(ctx); err != nil {
+			return c.waitError("raw-paste answer", err)
+		}
+	}
+	if !bytes.HasPrefix(c.line.buf, []byte("R\x01")) {
+		// Not the board that took raw-paste before: ask again next time.
+		c.rawPaste = 0
+		return fmt.Errorf("%w: %q instead of raw-paste's yes", ErrProtocol, c.line.buf[:4])
+	}
+	c.line.consume(2)
+	if window := int(binary.LittleEndian.Uint16(c.line.consume(2))); window != c.pasteWindow {
+		c.rawPaste = 0
+		return fmt.Errorf("%w: raw-paste window %d, was %d", ErrProtocol, window, c.pasteWindow)
+	}
+	return c.endPaste(ctx)
 }
 
 // tryRawPasteAnswer reads the board's answer to the raw-paste probe and,
@@ -531,6 +581,7 @@ func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, e
 	if window == 0 {
 		return true, fmt.Errorf("%w: raw-paste window of 0", ErrProtocol)
 	}
+	c.pasteWindow = window
 	credit := window
 	for sent := 0; sent < len(code); {
 		// Take the grants that have arrived; wait for one when out of credit.
@@ -564,20 +615,24 @@ func (c *Conn) tryRawPasteAnswer(ctx context.Context, code []byte) (used bool, e
 	if err := c.line.write([]byte{ctrlD}); err != nil {
 		return true, err
 	}
-	// The board acknowledges the end of the code with 0x04; grants that
-	// were in flight may come first.
+	return true, c.endPaste(ctx)
+}
+
+// endPaste reads the board's acknowledgement of the code's end, 0x04;
+// grants that were in flight may come first.
+func (c *Conn) endPaste(ctx context.Context) error {
 	for {
 		if len(c.line.buf) == 0 {
 			if err := c.answer(ctx); err != nil {
-				return true, c.waitError("end of raw-paste", err)
+				return c.waitError("end of raw-paste", err)
 			}
 		}
 		switch b := c.line.consume(1)[0]; b {
 		case ctrlA:
 		case ctrlD:
-			return true, nil
+			return nil
 		default:
-			return true, fmt.Errorf("%w: %q ending raw-paste", ErrProtocol, b)
+			return fmt.Errorf("%w: %q ending raw-paste", ErrProtocol, b)
 		}
 	}
 }
@@ -725,6 +780,7 @@ func (r *Run) Wait(ctx context.Context) ([]byte, error) {
 				err = ParseError(string(errText))
 			}
 			c.log.Debug("exec", "bytes", r.size, "stdout", len(out), "took", time.Since(r.start), "err", err)
+			c.settled = c.inRaw && !c.line.pending()
 			return out, err
 		}
 	}

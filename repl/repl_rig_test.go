@@ -315,6 +315,35 @@ func TestResetDuringExec(t *testing.T) {
 	}
 }
 
+// TestResetWhileIdle: the board resets between two execs. The second
+// would go out right behind its raw-paste request (the first ended
+// cleanly); the board's banner says it reset, so the conn enters raw mode
+// again instead and the code runs once, whole.
+func TestResetWhileIdle(t *testing.T) {
+	t.Parallel()
+	for _, p := range boardtest.Profiles {
+		t.Run(string(p), func(t *testing.T) {
+			t.Parallel()
+			b := boardtest.Start(t, p, boardtest.Options{})
+			c := open(t, b, repl.Options{})
+			ctx := ctxFor(t, 60*time.Second)
+			for _, code := range []string{"n = 1", "n += 1"} {
+				if _, err := c.Exec(ctx, code); err != nil {
+					t.Fatal(err)
+				}
+			}
+			b.Reset()
+			time.Sleep(time.Second) // the banner and prompt come out
+			if _, err := c.Exec(ctx, "n = 40"); err != nil {
+				t.Fatalf("Exec after the reset: %v", err)
+			}
+			if out, err := c.Exec(ctx, "n += 2\nprint(n)"); err != nil || trim(out) != "42" {
+				t.Errorf("n after the reset = %q, %v; want 42", out, err)
+			}
+		})
+	}
+}
+
 // TestResetWhileFed: the board resets while a program reads data from the
 // host, as during an upload segment. The friendly REPL echoes the bytes
 // still on their way after its prompt, and Wait sees the reset there

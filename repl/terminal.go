@@ -24,7 +24,7 @@ func (c *Conn) Friendly(ctx context.Context) ([]byte, error) {
 			return nil, err
 		}
 	}
-	c.inRaw = false
+	c.inRaw, c.settled = false, false
 	if err := c.line.write([]byte{ctrlB}); err != nil {
 		return nil, err
 	}
@@ -50,7 +50,7 @@ func (c *Conn) Friendly(ctx context.Context) ([]byte, error) {
 func (c *Conn) Pass(ctx context.Context, out io.Writer, in func() []byte) error {
 	// A person may reset the board (Ctrl-D): what was defined on it
 	// may be gone.
-	c.inRaw = false
+	c.inRaw, c.settled = false, false
 	c.fedReady = false
 	if len(c.line.buf) > 0 {
 		if _, err := out.Write(c.line.consume(len(c.line.buf))); err != nil {
@@ -103,7 +103,7 @@ func (l *line) remember(p []byte) {
 // run: entering raw mode from any state starts with a line end, which
 // would run it. It fails as Exec does when the board gives no raw prompt.
 func (c *Conn) Raw(ctx context.Context, atPrompt bool) error {
-	c.inRaw = false
+	c.inRaw, c.settled = false, false
 	if err := c.line.write([]byte{ctrlC}); err != nil {
 		return err
 	}
