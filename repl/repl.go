@@ -517,9 +517,18 @@ func (c *Conn) pipelinePaste(ctx context.Context, code []byte) error {
 		}
 	}
 	if !bytes.HasPrefix(c.line.buf, []byte("R\x01")) {
-		// Not the board that took raw-paste before: ask again next time.
+		// The board reset since the last exec (its boot messages come
+		// first, then its friendly banner), or it is not the board that
+		// took raw-paste before: ask again next time.
 		c.rawPaste = 0
-		return fmt.Errorf("%w: %q instead of raw-paste's yes", ErrProtocol, c.line.buf[:4])
+		got := append([]byte(nil), c.line.buf[:4]...)
+		bctx, cancel := context.WithTimeout(ctx, c.opts.AnswerWait)
+		_, err := c.line.until(bctx, rawBanner, c.resetSeen)
+		cancel()
+		if errors.Is(err, ErrBoardReset) || errors.Is(err, ErrDisconnected) {
+			return err
+		}
+		return fmt.Errorf("%w: %q instead of raw-paste's yes", ErrProtocol, got)
 	}
 	c.line.consume(2)
 	if window := int(binary.LittleEndian.Uint16(c.line.consume(2))); window != c.pasteWindow {
