@@ -509,7 +509,7 @@ func TestListHidesUploadsInFlight(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer u.Close()
-	if _, err := u.Write(random(5000)); err != nil { // more than a segment: on the board now
+	if _, err := u.Write(random(40 << 10)); err != nil { // more than a span: on the board now
 		t.Fatal(err)
 	}
 	host, _ := os.ReadDir(hostPath(b, dir))

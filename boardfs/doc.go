@@ -74,8 +74,9 @@
 // names a temporary file in the target's directory (newTempName, through
 // the dialect's tempName), /.ftpbridge-1a2b3c4d, shortened to tmp here;
 // names of that form are reserved, hidden from listings and swept. Upload.Write keeps
-// what comes and flush sends it in 4 KB segments, up to four in one exec
-// (execSpan). Before the first segment it asks for the
+// what comes and flush sends it in 4 KB segments, up to eight in one exec
+// when they go plain (plainSpan), four when they deflate (execSpan), one
+// while another operation waits. Once a segment is buffered it asks for the
 // old file's sums (delta.go), and a segment whose blocks match is copied
 // on the board (_ca) rather than sent:
 //
@@ -84,14 +85,17 @@
 //
 // Other segments go by send (write.go), to _w (py/write.py):
 //
-//	_w('tmp',16384,0)       ← 0x06 (file open, Ctrl-C off)
+//	_w('tmp',32768,0)       ← 0x06 (file open, Ctrl-C off)
 //	                        → the bytes, as far as the window allows
 //	                        ← 0x06 per 32 bytes taken off the line
 //
 // the last argument 1 once the upload has started. The board takes the
-// bytes into a 4 KB RAM buffer and acknowledges them as they come, before
-// they go to flash; when the buffer is full it writes it and reads nothing
-// for about 50 ms. The host keeps at most 248 bytes (window)
+// bytes into a 256-byte RAM buffer and acknowledges them as they come,
+// before they go to flash; when the buffer is full it writes it, a page,
+// and reads nothing meanwhile: 0.4 ms, or about 45 ms where the page
+// starts a 4 KB block and the flash erases it first. On a line that holds
+// the host back (Options.HeldBack: native USB) the host sends without
+// waiting; otherwise it keeps at most 248 bytes (window)
 // unacknowledged: whenever the board stops reading they wait in its input
 // ring (255 bytes on an ESP8266). Where deflating saves more than 2 %,
 // _wz('tmp',zlen,0,wbits) takes a span deflated (a segment where the
@@ -100,8 +104,7 @@
 // checks the file and puts it in place; sealed replies end with '~' and
 // the CRC-32 of the line (seal.go):
 //
-//	_p(_t('tmp'))           ← "0 4096 812345678~5d41402a"  (isdir size mtime)
-//	_fp('tmp',0,1)          ← "4096 <SHA-256 in hex>~<CRC-32>"
+//	_fp('tmp',0,1)          ← "4096 <SHA-256 in hex>~<CRC-32>"  (size, hash)
 //	_mv('tmp','/main.py')   ← nothing
 //
 // On a micro:bit (microbit.go) the same steps speak its dialect: _x for

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"fmt"
+	"strconv"
 	"strings"
 )
 
@@ -72,16 +73,24 @@ func (f *FS) Hash(ctx context.Context, p string) ([]byte, error) {
 	if !f.info.SHA256 {
 		return nil, fmt.Errorf("boardfs: hash %q: %w (no hashlib.sha256)", p, ErrNotSupported)
 	}
+	_, sum, err := f.fingerprint(ctx, p)
+	return sum, err
+}
+
+// fingerprint returns the size of the file at p and its SHA-256, read in
+// one pass of one exec; only for boards with hashlib.sha256.
+func (f *FS) fingerprint(ctx context.Context, p string) (int64, []byte, error) {
 	out, err := f.callSealed(ctx, "hash", p, pyCall("_fp", p, 0, true))
 	if err != nil {
-		return nil, err
+		return 0, nil, err
 	}
-	_, hexSum, _ := strings.Cut(out, " ")
-	sum, err := hex.DecodeString(hexSum)
-	if err != nil || len(sum) != sha256.Size {
-		return nil, fmt.Errorf("%w: hash %q", ErrProtocol, out)
+	count, hexSum, _ := strings.Cut(out, " ")
+	size, err := strconv.ParseInt(count, 10, 64)
+	sum, herr := hex.DecodeString(hexSum)
+	if err != nil || herr != nil || len(sum) != sha256.Size {
+		return 0, nil, fmt.Errorf("%w: hash %q", ErrProtocol, out)
 	}
-	return sum, nil
+	return size, sum, nil
 }
 
 // Space returns the free and total bytes of the filesystem the board works

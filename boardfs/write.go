@@ -106,6 +106,7 @@ type Upload struct {
 	byteSum   int64      // the sum of the bytes sent (checkUpload)
 	probed    bool       // the board was asked for the old file's sums
 	old       *blockSums // the target's sums before the upload; nil: none
+	head      int        // whether buf's first execSpan deflates: 0 not known, 1 yes, -1 no
 	// op carries the name of the operation (WithOp) that started the
 	// upload to its later segments, which Write sends with no context.
 	op context.Context
@@ -157,7 +158,8 @@ func (u *Upload) Write(p []byte) (int, error) {
 		return 0, u.err
 	}
 	u.buf = append(u.buf, p...)
-	for len(u.buf) >= execSpan || len(u.buf) >= segment && u.alone() {
+	u.probe()
+	for len(u.buf) >= u.fill() || len(u.buf) >= segment && u.alone() {
 		if err := u.flush(u.op, u.span()); err != nil {
 			return 0, err
 		}
@@ -165,13 +167,58 @@ func (u *Upload) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// alone reports whether the next segment goes in an exec of its own: the
-// first, which asks for the old file's sums, each while those sums may
-// match (delta.go), each while another operation wants the board, and,
-// on a board with too little memory to inflate a span, one that deflates
-// (deflate.go).
+// probe asks the board for the old file's sums once a segment is
+// buffered: a file of a segment or more may be one the board holds in
+// part already (an edited script uploaded again). It goes before the
+// first span is chosen, so a new file's first span is a whole one.
+func (u *Upload) probe() {
+	if u.probed || len(u.buf) < segment {
+		return
+	}
+	u.probed = true
+	ctx, cancel := context.WithTimeout(u.op, segmentTimeout)
+	defer cancel()
+	u.old = u.f.oldSums(ctx, u)
+}
+
+// plainSpan is the most one exec of an upload moves when its bytes go
+// plain: 2.9 s at 115200 baud with flash pauses, inside BusyWait for an
+// operation that comes during it. Each exec costs three round trips
+// (the request, the helper's ready answer, the last acknowledgement and
+// the end), which a 16 ms latency timer makes about 50 ms.
+const plainSpan = 2 * execSpan
+
+// fill is how much Write gathers before it sends a span: a plain span,
+// or execSpan where the board inflates whole spans and the next span's
+// bytes deflate.
+func (u *Upload) fill() int {
+	if len(u.buf) < execSpan {
+		return execSpan
+	}
+	if u.f.info.MemFree >= zSpanHeap && u.headDeflates() {
+		return execSpan
+	}
+	return plainSpan
+}
+
+// headDeflates reports whether the buffer's first execSpan deflates,
+// remembered until a flush moves the buffer on.
+func (u *Upload) headDeflates() bool {
+	if u.head == 0 {
+		u.head = -1
+		if z, _ := u.f.deflated(u.buf[:min(execSpan, len(u.buf))]); z != nil {
+			u.head = 1
+		}
+	}
+	return u.head > 0
+}
+
+// alone reports whether the next segment goes in an exec of its own: each
+// while the old file's sums may match (delta.go), each while another
+// operation wants the board, and, on a board with too little memory to
+// inflate a span, one that deflates (deflate.go).
 func (u *Upload) alone() bool {
-	if !u.probed || u.old != nil || u.f.share.contended() {
+	if u.old != nil || u.f.share.contended() {
 		return true
 	}
 	if u.f.info.MemFree >= zSpanHeap {
@@ -182,18 +229,22 @@ func (u *Upload) alone() bool {
 }
 
 // span is how much of the buffer the next exec sends: a segment that goes
-// alone, else up to execSpan, so the exec's own cost and the file's
-// opening and closing are paid once for many segments. Where the board
-// cannot inflate a span, the span stops before a segment that deflates.
+// alone, else a span, so the exec's own cost and the file's opening and
+// closing are paid once for many segments: execSpan where it deflates
+// whole, else plainSpan of plain segments. Where the board cannot inflate
+// a span, the span stops before a segment that deflates.
 func (u *Upload) span() int {
 	if u.alone() {
 		return min(segment, len(u.buf))
 	}
 	if u.f.info.MemFree >= zSpanHeap {
-		return min(execSpan, len(u.buf))
+		if u.headDeflates() {
+			return min(execSpan, len(u.buf))
+		}
+		return min(plainSpan, len(u.buf))
 	}
 	n := 0
-	for n < execSpan && n < len(u.buf) {
+	for n < plainSpan && n < len(u.buf) {
 		end := min(n+segment, len(u.buf))
 		if z, _ := u.f.deflated(u.buf[n:end]); z != nil {
 			break
@@ -206,12 +257,7 @@ func (u *Upload) span() int {
 func (u *Upload) flush(ctx context.Context, n int) error {
 	sctx, cancel := context.WithTimeout(ctx, segmentTimeout*time.Duration(max(1, (n+segment-1)/segment)))
 	defer cancel()
-	if n == segment && !u.probed {
-		// A file of a segment or more may be one the board holds in part
-		// already (an edited script uploaded again).
-		u.probed = true
-		u.old = u.f.oldSums(sctx, u)
-	}
+	u.head = 0
 	var err error
 	if u.old != nil && u.old.matches(u.written, u.buf[:n]) {
 		err = u.f.copyOld(sctx, u, n)
@@ -247,6 +293,7 @@ func (u *Upload) Commit(ctx context.Context) error {
 	if u.done {
 		return errors.New("boardfs: upload already finished")
 	}
+	u.probe()
 	for u.err == nil && (len(u.buf) > 0 || !u.started) {
 		u.flush(ctx, u.span())
 	}
@@ -419,20 +466,25 @@ type uploadFlow struct {
 	piece, window int
 }
 
+// verify checks the uploaded temporary file: its size, and its SHA-256
+// where the board has hashlib, both from one exec then.
 func (f *FS) verify(ctx context.Context, tmp string, size int64, sum []byte) error {
-	e, err := f.Stat(ctx, tmp)
-	if err != nil {
-		return err
-	}
-	if e.Size != size {
-		return fmt.Errorf("%w: %d bytes on the board, %d sent", ErrCorrupt, e.Size, size)
-	}
 	if !f.info.SHA256 {
+		e, err := f.Stat(ctx, tmp)
+		if err != nil {
+			return err
+		}
+		if e.Size != size {
+			return fmt.Errorf("%w: %d bytes on the board, %d sent", ErrCorrupt, e.Size, size)
+		}
 		return nil
 	}
-	got, err := f.Hash(ctx, tmp)
+	n, got, err := f.fingerprint(ctx, tmp)
 	if err != nil {
 		return err
+	}
+	if n != size {
+		return fmt.Errorf("%w: %d bytes on the board, %d sent", ErrCorrupt, n, size)
 	}
 	if !bytes.Equal(got, sum) {
 		return fmt.Errorf("%w: SHA-256 on the board %x, sent %x", ErrCorrupt, got, sum)
