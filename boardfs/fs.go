@@ -47,6 +47,11 @@ var (
 	// the first after the board speaks again finds it, helpers
 	// installed. It is repl's.
 	ErrSilent = repl.ErrSilent
+	// ErrLineNotHeld: an upload sent without waiting for the board
+	// (Options.HeldBack) stopped being acknowledged: the line lost bytes
+	// the board could not take, as a UART's ring does, so it is not the
+	// native USB HeldBack says. The target is as it was.
+	ErrLineNotHeld = errors.New("boardfs: the board stopped taking an upload sent without waiting for it (the line dropped bytes: it does not hold the host back)")
 	// ErrProgramRunning: the board's holder keeps it for a program that
 	// runs (Hold.Keep). It is an ErrBusy.
 	ErrProgramRunning = fmt.Errorf("%w running a program", ErrBusy)

@@ -3,6 +3,8 @@ package boardfs_test
 import (
 	"bytes"
 	"crypto/sha256"
+	"errors"
+	"io"
 	"os"
 	"testing"
 	"time"
@@ -88,5 +90,33 @@ func TestUploadHeldBackOnUSB(t *testing.T) {
 	}
 	if got, err := os.ReadFile(hostPath(b, dir+"/x.bin")); err != nil || !bytes.Equal(got, data) {
 		t.Errorf("the board holds %d other bytes (%v)", len(got), err)
+	}
+}
+
+// TestHeldBackOnUARTSaysSo: HeldBack on a line that is a UART (a user's
+// wrong --line usb) loses bytes in the board's ring. The upload fails
+// with ErrLineNotHeld, which says so, not with a silent board that a
+// retry would wait out forever; the old file stays and the board works.
+func TestHeldBackOnUARTSaysSo(t *testing.T) {
+	t.Parallel()
+	f, b, dir := startWith(t, boardtest.ESP32, boardtest.Options{Baud: 115200, Flash: true}, boardfs.Options{HeldBack: true})
+	ctx := ctxFor(t, 2*time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	old := []byte("the old file\n")
+	if err := f.WriteFile(ctx, dir+"/x.bin", bytes.NewReader(old), int64(len(old))); err != nil {
+		t.Fatal(err)
+	}
+	data := random(16 * 1024)
+	err := f.WriteFile(ctx, dir+"/x.bin", bytes.NewReader(data), int64(len(data)))
+	if !errors.Is(err, boardfs.ErrLineNotHeld) || errors.Is(err, boardfs.ErrSilent) {
+		t.Fatalf("WriteFile over a UART with HeldBack: %v, want ErrLineNotHeld (and not ErrSilent)", err)
+	}
+	if b.Dropped() == 0 {
+		t.Errorf("the ring dropped nothing: the test did not overrun it")
+	}
+	if got, err := f.ReadFile(ctx, dir+"/x.bin", 0, io.Discard); err != nil || got != int64(len(old)) {
+		t.Errorf("after the failed upload ReadFile = %d, %v; want the old %d bytes", got, err, len(old))
 	}
 }

@@ -447,7 +447,14 @@ func (f *FS) sendRun(ctx context.Context, p, call string, data []byte, flow uplo
 		}
 		k, err := run.ReadContext(ctx, replies[:min(len(replies), pieces-acked)])
 		if err != nil {
-			return f.finish(ctx, run, "upload", p, err)
+			err = f.finish(ctx, run, "upload", p, err)
+			if f.opts.HeldBack && errors.Is(err, ErrSilent) {
+				// Sent without waiting, over a line that dropped what the
+				// board could not take: the board waits for bytes that
+				// will never come. Every try would meet it again.
+				err = fmt.Errorf("boardfs: upload %q: %w (%v)", p, ErrLineNotHeld, err)
+			}
+			return err
 		}
 		for i, c := range replies[:k] {
 			if c != ack && c != nak {

@@ -171,6 +171,8 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		// 550 (ftpserverlib's code for a failed transfer), not 226 over
 		// a file made of two versions.
 		msg, kind, level = "the file changed on the board during the download, try again", boardfs.ErrChanged, slog.LevelInfo
+	case errors.Is(err, boardfs.ErrLineNotHeld):
+		msg, kind = "the board stopped taking the upload: its line lost bytes sent without waiting; if it is behind a USB-serial adapter, start ftpbridge with --line uart", boardfs.ErrLineNotHeld
 	case errors.Is(err, boardfs.ErrSilent):
 		// Not "busy": nothing moves, for this session or any other,
 		// until the board speaks again.

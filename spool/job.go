@@ -328,9 +328,10 @@ func (j *Job) write() error {
 // refused reports whether the board refused the write for a reason a
 // second try would meet again: no space, a name it cannot hold, an
 // exception its Python raised (a directory where the file goes, a
-// read-only filesystem), a file that changed under an append. What the
-// line spoils (a reset, a damaged or lost segment, a busy or silent
-// board) is worth another try.
+// read-only filesystem), a file that changed under an append, a line
+// that loses what is sent without waiting (ErrLineNotHeld). What the line
+// spoils (a reset, a damaged or lost segment, a busy or silent board) is
+// worth another try.
 func refused(err error) bool {
 	if errors.Is(err, boardfs.ErrBoardReset) || errors.Is(err, boardfs.ErrDisconnected) {
 		return false
@@ -338,7 +339,7 @@ func refused(err error) bool {
 	var pe *boardfs.PyError
 	return errors.As(err, &pe) || errors.Is(err, boardfs.ErrNoSpace) || errors.Is(err, boardfs.ErrBadName) ||
 		errors.Is(err, boardfs.ErrNotSupported) || errors.Is(err, fs.ErrNotExist) ||
-		errors.Is(err, fs.ErrExist) || errors.Is(err, fs.ErrPermission)
+		errors.Is(err, fs.ErrExist) || errors.Is(err, fs.ErrPermission) || errors.Is(err, boardfs.ErrLineNotHeld)
 }
 
 // errMoved: the file an earlier run committed is no longer where it was
