@@ -32,7 +32,19 @@ const (
 	// zSpanHeap lets a whole span (execSpan) go up as one deflated
 	// stream: _wz then holds up to 16 KB of it and a 16 KB window.
 	zSpanHeap = 64 << 10
+	// zWideHeap lets a plain span's worth (plainSpan) go up as one
+	// deflated stream: _wz then holds its deflated bytes (about 9 KB of
+	// Python source) and the 32 KB window a 32 KB stream may refer back.
+	zWideHeap = 80 << 10
 )
+
+// zSpan is the most one exec of a deflated upload moves.
+func (f *FS) zSpan() int {
+	if f.info.MemFree >= zWideHeap {
+		return plainSpan
+	}
+	return execSpan
+}
 
 // compressDownloads reports whether segments come down deflated.
 func (f *FS) compressDownloads() bool {
@@ -59,7 +71,10 @@ func (r *reader) segment() int64 {
 // pay for itself: random data must not get slower.
 func (f *FS) deflated(data []byte) ([]byte, int) {
 	heap := zUploadHeap
-	if len(data) > segment {
+	switch {
+	case len(data) > execSpan:
+		heap = zWideHeap
+	case len(data) > segment:
 		heap = zSpanHeap
 	}
 	if !f.info.Deflate || f.d.lacks(featDeflate) != "" || f.info.MemFree < heap || f.noInflate.Load() || len(data) < 256 {

@@ -98,8 +98,8 @@
 // waiting; otherwise it keeps at most 248 bytes (window)
 // unacknowledged: whenever the board stops reading they wait in its input
 // ring (255 bytes on an ESP8266). Where deflating saves more than 2 %,
-// _wz('tmp',zlen,0,wbits) takes a span deflated (a segment where the
-// board has less than 64 KB free) with the same
+// _wz('tmp',zlen,0,wbits) takes a span deflated (32 KB where the board
+// has 80 KB free, 16 KB where it has 64 KB, else a segment) with the same
 // acknowledgements, all into RAM, and then inflates it into the file. Commit then
 // checks the file and puts it in place; sealed replies end with '~' and
 // the CRC-32 of the line (seal.go):

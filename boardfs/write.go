@@ -196,7 +196,7 @@ func (u *Upload) fill() int {
 		return execSpan
 	}
 	if u.f.info.MemFree >= zSpanHeap && u.headDeflates() {
-		return execSpan
+		return u.f.zSpan()
 	}
 	return plainSpan
 }
@@ -239,7 +239,7 @@ func (u *Upload) span() int {
 	}
 	if u.f.info.MemFree >= zSpanHeap {
 		if u.headDeflates() {
-			return min(execSpan, len(u.buf))
+			return min(u.f.zSpan(), len(u.buf))
 		}
 		return min(plainSpan, len(u.buf))
 	}
