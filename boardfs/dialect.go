@@ -99,8 +99,13 @@ func (osDialect) helpers(deflate bool) []string {
 	if deflate {
 		code += zHelpers
 	}
-	return []string{code}
+	// In parts: the compiler's parse of all of them at once needs more
+	// than an ESP8266 has free (30 KB) on top of what they keep.
+	return splitDefs(code, helperPart)
 }
+
+// helperPart is about how much helper source one exec defines.
+const helperPart = 1536
 
 func (osDialect) lacks(feature) string { return "" }
 
@@ -241,8 +246,8 @@ func (osDialect) sweepCode() string { return pyOnce("sweep", "_sw", "/") }
 // openUpload has nothing to do: each _w opens and closes the file.
 func (osDialect) openUpload(context.Context, *FS, string) error { return nil }
 
-func (osDialect) writeCall(p string, size int, started bool) (string, uploadFlow) {
-	return pyCall("_w", p, size, started), uploadFlow{wirePiece, window}
+func (osDialect) writeCall(p string, _ int, started bool) (string, uploadFlow) {
+	return pyCall("_w", p, started), uploadFlow{piece: wirePiece, window: window, blocks: true}
 }
 
 func (osDialect) closeUpload(context.Context, *FS, string) error { return nil }
