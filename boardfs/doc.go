@@ -85,17 +85,22 @@
 //
 // Other segments go by send (write.go), to _w (py/write.py):
 //
-//	_w('tmp',32768,0)       ← 0x06 (file open, Ctrl-C off)
-//	                        → the bytes, as far as the window allows
+//	_w('tmp',0)             ← 0x06 (file open, Ctrl-C off)
+//	                        → 'B', a 2-byte length, then a block of up to
+//	                          4 KB, as far as the window allows; again
 //	                        ← 0x06 per 32 bytes taken off the line
+//	                        → 'E': the end
 //
-// the last argument 1 once the upload has started. The board takes the
-// bytes into a 256-byte RAM buffer and acknowledges them as they come,
-// before they go to flash; when the buffer is full it writes it, a page,
-// and reads nothing meanwhile: 0.4 ms, or about 45 ms where the page
-// starts a 4 KB block and the flash erases it first. On a line that holds
-// the host back (Options.HeldBack: native USB) the host sends without
-// waiting; otherwise it keeps at most 248 bytes (window)
+// the last argument 1 once the upload has started. The host goes on
+// block by block past the span while more bytes are at hand (SetSource:
+// the spool's file) and no other operation waits, so one exec may carry
+// a whole file. The board takes the bytes into a 256-byte RAM buffer and
+// acknowledges them as they come, before they go to flash; when the
+// buffer is full it writes it, a page, and reads nothing meanwhile: 0.4
+// ms, or about 45 ms where the page starts a 4 KB block and the flash
+// erases it first. On a line that holds the host back (Options.HeldBack:
+// native USB) the host keeps up to 8 KB unacknowledged; otherwise at most
+// 248 bytes (window), heads included,
 // unacknowledged: whenever the board stops reading they wait in its input
 // ring (255 bytes on an ESP8266). Where deflating saves more than 2 %,
 // _wz('tmp',zlen,0,wbits) takes a span deflated (32 KB where the board

@@ -95,6 +95,14 @@ func (s *sharing) contended() bool {
 	return s.users > 0
 }
 
+// others reports, to the operation on the board, whether another one
+// waits for it.
+func (s *sharing) others() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.users > 1
+}
+
 // Using returns the name (WithOp) of the operation on the board now, ""
 // when none is.
 func (f *FS) Using() string {

@@ -161,7 +161,7 @@ func (microbitDialect) openUpload(ctx context.Context, f *FS, tmp string) error 
 // writeCall ignores started: the file openUpload opened takes each
 // segment after the last.
 func (microbitDialect) writeCall(p string, size int, _ bool) (string, uploadFlow) {
-	return pyCall("_wu", pyExpr(flatVar(p)), size), uploadFlow{flatChunk, 2 * flatChunk}
+	return pyCall("_wu", pyExpr(flatVar(p)), size), uploadFlow{piece: flatChunk, window: 2 * flatChunk}
 }
 
 // closeUpload closes the upload's file on the board, whatever state it is

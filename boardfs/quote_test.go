@@ -82,7 +82,7 @@ func TestPyCall(t *testing.T) {
 		{"_sv", nil, `_sv()`},
 		{"os.remove", []any{"/a'b"}, `os.remove(str(b'/a\x27b','utf8'))`},
 		{"_r", []any{"/x", int64(4096), int64(1024)}, `_r(str(b'/x','utf8'),4096,1024)`},
-		{"_w", []any{"/x", 128, true}, `_w(str(b'/x','utf8'),128,1)`},
+		{"_w", []any{"/x", true}, `_w(str(b'/x','utf8'),1)`},
 		{"_bs", []any{"/x", 1024, false}, `_bs(str(b'/x','utf8'),1024,0)`},
 		{"_p", []any{pyExpr(pyCall("_t", "/x"))}, `_p(_t(str(b'/x','utf8')))`},
 		{"_wu", []any{pyExpr("_u0123abcd"), -1}, `_wu(_u0123abcd,-1)`},

@@ -12,6 +12,7 @@ import (
 	"io"
 	"io/fs"
 	"path"
+	"slices"
 	"strings"
 	"time"
 
@@ -101,12 +102,14 @@ type Upload struct {
 	hash      hash.Hash
 	started   bool // the board has the temporary file
 	done      bool
-	err       error      // a failed segment: the upload cannot be committed
-	copy      []byte     // what was sent, for the cache; nil: not kept
-	byteSum   int64      // the sum of the bytes sent (checkUpload)
-	probed    bool       // the board was asked for the old file's sums
-	old       *blockSums // the target's sums before the upload; nil: none
-	head      int        // whether buf's first execSpan deflates: 0 not known, 1 yes, -1 no
+	err       error            // a failed segment: the upload cannot be committed
+	copy      []byte           // what was sent, for the cache; nil: not kept
+	byteSum   int64            // the sum of the bytes sent (checkUpload)
+	probed    bool             // the board was asked for the old file's sums
+	old       *blockSums       // the target's sums before the upload; nil: none
+	head      int              // whether buf's first execSpan deflates: 0 not known, 1 yes, -1 no
+	pull      func([]byte) int // SetSource's; nil: none
+	final     bool             // Commit runs: what is buffered is all there is
 	// op carries the name of the operation (WithOp) that started the
 	// upload to its later segments, which Write sends with no context.
 	op context.Context
@@ -148,6 +151,14 @@ func (f *FS) Append(ctx context.Context, p string) (*Upload, error) {
 	}
 	return u, nil
 }
+
+// SetSource gives the upload a way to take bytes already at hand without
+// waiting: pull copies up to len(p) of them into p and returns how many, 0
+// when none are. A plain exec then goes on with them, a 4 KB block at a
+// time, rather than end and pay another exec's round trips, until they
+// run out or another operation wants the board. The bytes pull gives
+// count as written (the caller does not Write them too).
+func (u *Upload) SetSource(pull func(p []byte) int) { u.pull = pull }
 
 // Write buffers data and sends it to the board a span at a time.
 func (u *Upload) Write(p []byte) (int, error) {
@@ -262,7 +273,7 @@ func (u *Upload) flush(ctx context.Context, n int) error {
 	if u.old != nil && u.old.matches(u.written, u.buf[:n]) {
 		err = u.f.copyOld(sctx, u, n)
 	} else {
-		err = u.f.send(sctx, u.tmp, u.buf[:n], u.started)
+		n, err = u.f.send(sctx, u.tmp, u.buf[:n], u.started, u.blocks(n))
 	}
 	if err != nil {
 		// A segment that failed part-way may have left the temporary
@@ -287,12 +298,57 @@ func (u *Upload) flush(ctx context.Context, n int) error {
 	return nil
 }
 
+// blocks returns what a plain exec sends, a block (at most blockSize) at
+// a time, nil for its end: the span's n bytes, then more while nothing
+// else wants the board and whole blocks are at hand, in the buffer or
+// from the source (SetSource); at Commit, the rest of the buffer too.
+// Delta uploads (u.old) stop at the span: the next segment may match.
+func (u *Upload) blocks(n int) func() []byte {
+	off := 0
+	return func() []byte {
+		if off >= n {
+			if u.old != nil || u.f.share.others() {
+				return nil
+			}
+			u.fetch(off + blockSize)
+			if len(u.buf)-off < blockSize && !(u.final && len(u.buf) > off) {
+				return nil
+			}
+		}
+		end := min(off+blockSize, len(u.buf))
+		if off < n {
+			end = min(end, n)
+		}
+		b := u.buf[off:end]
+		off = end
+		return b
+	}
+}
+
+// fetch takes from the source what is at hand until the buffer holds
+// want bytes, or none is.
+func (u *Upload) fetch(want int) {
+	if u.pull == nil {
+		return
+	}
+	for len(u.buf) < want {
+		have := len(u.buf)
+		u.buf = slices.Grow(u.buf, plainSpan)
+		k := u.pull(u.buf[have:cap(u.buf)])
+		u.buf = u.buf[:have+k]
+		if k == 0 {
+			return
+		}
+	}
+}
+
 // Commit sends what is left, checks the file on the board (size, and
 // SHA-256 where the board has hashlib) and puts it in place.
 func (u *Upload) Commit(ctx context.Context) error {
 	if u.done {
 		return errors.New("boardfs: upload already finished")
 	}
+	u.final = true
 	u.probe()
 	for u.err == nil && (len(u.buf) > 0 || !u.started) {
 		u.flush(ctx, u.span())
@@ -360,7 +416,18 @@ func (f *FS) WriteFile(ctx context.Context, p string, r io.Reader, size int64) e
 		return err
 	}
 	defer u.Close()
-	if n, err := io.Copy(u, io.LimitReader(r, size)); err != nil || n != size {
+	lr := io.LimitReader(r, size)
+	var pulled int64
+	if at, ok := r.(interface{ Len() int }); ok {
+		// A reader that says how much it holds unread (bytes.Reader,
+		// strings.Reader) gives it without waiting.
+		u.SetSource(func(p []byte) int {
+			k, _ := lr.Read(p[:min(len(p), at.Len())])
+			pulled += int64(k)
+			return k
+		})
+	}
+	if n, err := io.Copy(u, lr); err != nil || n+pulled != size {
 		if err == nil {
 			err = io.ErrUnexpectedEOF
 		}
@@ -372,14 +439,15 @@ func (f *FS) WriteFile(ctx context.Context, p string, r io.Reader, size int64) e
 // send writes data to the file at p in one exec, holding the board: after
 // what p holds once started (an append, or an upload past its first
 // segment), else in its place. Where the board can inflate it, it may go
-// deflated.
-func (f *FS) send(ctx context.Context, p string, data []byte, started bool) error {
+// deflated. A helper that takes blocks (uploadFlow.blocks) gets data's
+// bytes from next instead, which may give more; sent says how many went.
+func (f *FS) send(ctx context.Context, p string, data []byte, started bool, next func() []byte) (sent int, err error) {
 	if !started {
 		if err := f.d.openUpload(ctx, f, p); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	inflated, err := f.sendOnce(ctx, p, data, started)
+	sent, inflated, err := f.sendOnce(ctx, p, data, started, next)
 	var pe *repl.PyError
 	if inflated && errors.As(err, &pe) && pe.Type == "MemoryError" {
 		// _wz takes its buffer and the inflater's window before it writes
@@ -388,16 +456,16 @@ func (f *FS) send(ctx context.Context, p string, data []byte, started bool) erro
 		// its free memory in pieces) gets every later segment plain.
 		f.noInflate.Store(true)
 		f.log.Warn("the board has no memory to inflate uploads: they go plain from now on", "path", p, "err", err)
-		_, err = f.sendOnce(ctx, p, data, started)
+		sent, _, err = f.sendOnce(ctx, p, data, started, next)
 	}
-	return err
+	return sent, err
 }
 
 // sendOnce is one exec of send; inflated says whether the data went
 // deflated.
-func (f *FS) sendOnce(ctx context.Context, p string, data []byte, started bool) (inflated bool, err error) {
+func (f *FS) sendOnce(ctx context.Context, p string, data []byte, started bool, next func() []byte) (sent int, inflated bool, err error) {
 	if err := f.acquire(ctx); err != nil {
-		return false, fmt.Errorf("boardfs: upload %q: %w", p, err)
+		return 0, false, fmt.Errorf("boardfs: upload %q: %w", p, err)
 	}
 	defer f.release()
 	call, flow := f.d.writeCall(p, len(data), started)
@@ -405,9 +473,12 @@ func (f *FS) sendOnce(ctx context.Context, p string, data []byte, started bool) 
 		// The board inflates into the file: fewer bytes on the wire. Only
 		// a board whose dialect has the deflate helpers gets here.
 		call = pyCall("_wz", p, len(z), started, wbits)
-		data, inflated = z, true
+		return len(data), true, f.sendRun(ctx, p, call, z, uploadFlow{piece: wirePiece, window: window})
 	}
-	return inflated, f.sendRun(ctx, p, call, data, flow)
+	if flow.blocks {
+		return f.sendBlocks(ctx, p, call, next, flow)
+	}
+	return len(data), false, f.sendRun(ctx, p, call, data, flow)
 }
 
 // sendRun runs call, which takes data under flow, holding the board.
@@ -467,11 +538,126 @@ func (f *FS) sendRun(ctx context.Context, p, call string, data []byte, flow uplo
 	return f.finish(ctx, run, "upload", p, nil)
 }
 
+// sendBlocks runs call, a helper that takes blocks (_w), with the blocks
+// next gives until it gives nil, holding the board, and returns how many
+// bytes they held. The window counts the bytes on the wire, the blocks'
+// heads and the end included; each piece's acknowledgement frees the
+// wire up to the piece's end.
+func (f *FS) sendBlocks(ctx context.Context, p, call string, next func() []byte, flow uploadFlow) (int, bool, error) {
+	run, err := f.conn.Start(ctx, call)
+	if err != nil {
+		return 0, false, f.wrap("upload", p, err)
+	}
+	fail := func(err error) (int, bool, error) {
+		err = f.finish(ctx, run, "upload", p, err)
+		if f.opts.HeldBack && errors.Is(err, ErrSilent) {
+			// Sent without waiting, over a line that dropped what the
+			// board could not take: the board waits for bytes that will
+			// never come. Every try would meet it again.
+			err = fmt.Errorf("boardfs: upload %q: %w (%v)", p, ErrLineNotHeld, err)
+		}
+		return 0, false, err
+	}
+	// Not a byte of data goes out before the helper says it has the file
+	// open and interrupts off: if open fails, data sent after the traceback
+	// would reach the raw REPL as code.
+	reply := make([]byte, 1)
+	if _, err := io.ReadFull(run, reply); err != nil {
+		return fail(err)
+	}
+	if reply[0] != ack {
+		run.Unread(reply)
+		return fail(fmt.Errorf("%w: %q instead of ready", ErrProtocol, reply))
+	}
+	var (
+		wire    []byte  // bytes due on the line, not yet written
+		written int64   // bytes written to the line
+		planned int64   // bytes written or due
+		ends    []int64 // the wire end of each piece not yet acknowledged
+		freed   int64   // the wire end of the last acknowledged piece
+		sent    int
+		ended   bool
+		replies = make([]byte, 64)
+	)
+	for {
+		if len(wire) == 0 && !ended {
+			b := next()
+			if len(b) > blockSize {
+				return fail(fmt.Errorf("boardfs: a block of %d bytes", len(b)))
+			}
+			if len(b) == 0 {
+				wire = append(wire[:0], 'E')
+				planned++
+				ended = true
+			} else {
+				wire = append(wire[:0], 'B', byte(len(b)>>8), byte(len(b)))
+				planned += 3
+				wire = append(wire, b...)
+				for at := flow.piece; ; at += flow.piece {
+					ends = append(ends, planned+int64(min(at, len(b))))
+					if at >= len(b) {
+						break
+					}
+				}
+				planned += int64(len(b))
+				sent += len(b)
+			}
+		}
+		limit := freed + int64(flow.window)
+		if f.opts.HeldBack {
+			// The line holds back what the board cannot take; the bound
+			// only keeps the board's acknowledgements read as they come.
+			limit = freed + heldBackWindow
+		}
+		if n := min(int64(len(wire)), limit-written); n > 0 {
+			// The bytes written wait in the line's buffers, so the line
+			// keeps busy while the acknowledgements come back.
+			if _, err := run.Write(wire[:n]); err != nil {
+				return fail(err)
+			}
+			wire = wire[n:]
+			written += n
+			if len(wire) == 0 && !ended {
+				continue
+			}
+		}
+		if len(ends) == 0 {
+			if ended && len(wire) == 0 {
+				break
+			}
+			continue
+		}
+		k, err := run.ReadContext(ctx, replies[:min(len(replies), len(ends))])
+		if err != nil {
+			return fail(err)
+		}
+		for i, c := range replies[:k] {
+			if c != ack && c != nak {
+				run.Unread(replies[i:k])
+				return fail(fmt.Errorf("%w: %q instead of an acknowledgement", ErrProtocol, replies[i:k]))
+			}
+		}
+		freed = ends[k-1]
+		ends = ends[k:]
+	}
+	return sent, false, f.finish(ctx, run, "upload", p, nil)
+}
+
 // uploadFlow is how an upload helper takes its bytes: an ack per piece,
-// and at most window bytes unacknowledged.
+// and at most window bytes unacknowledged; with blocks, in blocks after
+// their lengths (py/write.py), pieces counted from each block's start.
 type uploadFlow struct {
 	piece, window int
+	blocks        bool
 }
+
+// blockSize is the most one block of _w holds: a flash erase block.
+const blockSize = 4096
+
+// heldBackWindow bounds what a stream of blocks keeps unacknowledged on a
+// line that holds the host back (Options.HeldBack): many USB frames, and
+// few enough acknowledgements that they never wait long to be read.
+const heldBackWindow = 2 * blockSize
 
 // verify checks the uploaded temporary file: its size, and its SHA-256
 // where the board has hashlib, both from one exec then.

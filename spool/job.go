@@ -465,8 +465,15 @@ func (j *Job) open(ctx context.Context, fsys *boardfs.FS, m meta) (*boardfs.Uplo
 }
 
 // feed hands the spool to the board's upload from off, as the bytes
-// arrive, until the client is done and all are sent.
+// arrive, until the client is done and all are sent. The upload may also
+// take bytes already in the spool itself (SetSource), to go on with them
+// in the exec it has the board for.
 func (j *Job) feed(up *boardfs.Upload, off int64) error {
+	up.SetSource(func(p []byte) int {
+		n := j.ready(off, p)
+		off += int64(n)
+		return n
+	})
 	buf := make([]byte, piece)
 	for {
 		n, err := j.next(off, buf)
@@ -476,14 +483,33 @@ func (j *Job) feed(up *boardfs.Upload, off int64) error {
 		if n == 0 {
 			return nil
 		}
+		off += int64(n)
 		if _, err := up.Write(buf[:n]); err != nil {
 			return err
 		}
-		off += int64(n)
 		j.q.mu.Lock()
 		j.fed = off
 		j.q.mu.Unlock()
 	}
+}
+
+// ready reads what the spool holds at off into buf without waiting: 0
+// when nothing is there yet, or it cannot be read (next says why).
+func (j *Job) ready(off int64, buf []byte) int {
+	q := j.q
+	q.mu.Lock()
+	n := 0
+	if j.stopped() == nil && !j.m.Deleted && off < j.received {
+		n = int(min(int64(len(buf)), j.received-off))
+	}
+	q.mu.Unlock()
+	if n == 0 {
+		return 0
+	}
+	if _, err := j.file.ReadAt(buf[:n], off); err != nil {
+		return 0
+	}
+	return n
 }
 
 // next reads the spool at off into buf, waiting for bytes to arrive; 0
