@@ -147,7 +147,8 @@ func New(ctx context.Context, port Port, opts Options) (*FS, error) {
 	return f, nil
 }
 
-// start is New once the conn is made.
+// start is New once the conn is made. Info's exec, the conn's first,
+// installs the helpers: repl runs Prepare before it.
 func start(ctx context.Context, conn *repl.Conn, opts Options, log *slog.Logger) (*FS, error) {
 	info, err := conn.Info(ctx)
 	if err != nil {
@@ -156,9 +157,6 @@ func start(ctx context.Context, conn *repl.Conn, opts Options, log *slog.Logger)
 	f := &FS{conn: conn, info: info, epoch: time.Date(info.Epoch, 1, 1, 0, 0, 0, 0, time.UTC),
 		opts: opts, log: log, board: make(chan struct{}, 1),
 		d: newDialect(info.StdinBuffer && info.StdoutBuffer, info.Binascii)}
-	if err := prepare(ctx, conn); err != nil {
-		return nil, err
-	}
 	if opts.Clock != nil {
 		if err := f.setClock(ctx, opts.Clock()); err != nil {
 			return nil, err
