@@ -83,3 +83,55 @@ func TestSetClock(t *testing.T) {
 		t.Errorf("New on a Pyboard with a right clock took %d execs with Clock, %d without", withClock, plain)
 	}
 }
+
+// TestSetClockAfterReset: a reset (the button, a watchdog) takes an ESP32's
+// clock back to 2000-01-01; the helpers go again after it, and so must the
+// clock, or files written after the reset are stamped 2000. Where the
+// clock is right, prepare's question costs no exec of its own.
+func TestSetClockAfterReset(t *testing.T) {
+	t.Parallel()
+	ctx := ctxFor(t, 2*time.Minute)
+	f, b, dir := startWith(t, boardtest.ESP32, boardtest.Options{}, boardfs.Options{Clock: time.Now})
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	b.Reset()
+	time.Sleep(500 * time.Millisecond) // the board boots
+	var err error
+	for range 2 { // the first may meet the reset
+		if _, err = f.List(ctx, dir); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatalf("List after a reset: %v", err)
+	}
+	name := dir + "/after-reset.py"
+	if err := f.WriteFile(ctx, name, bytes.NewReader([]byte("x=1\n")), 4); err != nil {
+		t.Fatal(err)
+	}
+	e, err := f.Stat(ctx, name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if off := time.Since(e.ModTime).Abs(); off > time.Minute {
+		t.Errorf("a file written after a reset has mtime %v, %v from now: the board's clock was not set again", e.ModTime, off)
+	}
+
+	// An interrupted exchange has prepare ask again; with the clock right
+	// that is its one exec, as without a Clock.
+	execs := func() int64 {
+		before := f.Stats().Execs
+		if _, err := f.List(ctx, dir); err != nil {
+			t.Fatal(err)
+		}
+		return f.Stats().Execs - before
+	}
+	plain := execs()
+	if err := f.Interrupt(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if again := execs(); again != plain+1 {
+		t.Errorf("a listing took %d execs, and %d after an interrupt: want one more (prepare's question)", plain, again)
+	}
+}

@@ -12,7 +12,8 @@
 //     minify.go (renaming locals in minify_rename.go) shrinks it for the
 //     wire. quote.go's pyCall builds every call, quoting strings with pyStr.
 //   - helpers.go: prepare, which installs the helpers after every entry to
-//     raw mode unless the board holds them already.
+//     raw mode unless the board holds them already, and has clock.go set
+//     the board's clock again where a reset took it back.
 //   - dialect.go: what differs between families of boards, chosen once in
 //     New, and the dialect of boards with an os module; microbit.go: the
 //     micro:bit's.

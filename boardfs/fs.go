@@ -81,8 +81,9 @@ type Options struct {
 	Logger *slog.Logger
 	// Clock, if set, is the time New gives the board when its clock is
 	// more than a minute off (unset boards start at 2000-01-01), through
-	// machine.RTC, in UTC: files written through the bridge then get true
-	// times. Nil leaves the board's clock alone.
+	// machine.RTC, in UTC, and again whenever the board comes back from a
+	// reset: files written through the bridge then get true times. Nil
+	// leaves the board's clock alone.
 	Clock func() time.Time
 	// Name tells this board's copies in the Cache from another's when the
 	// board has no machine.unique_id (the port it is on, say).
@@ -138,31 +139,30 @@ func New(ctx context.Context, port Port, opts Options) (*FS, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	conn := repl.New(port, repl.Options{Logger: log.With("layer", "repl"), Prepare: prepare})
-	f, err := start(ctx, conn, opts, log)
-	if err != nil {
-		_ = conn.Close()
+	f := &FS{opts: opts, log: log, board: make(chan struct{}, 1)}
+	f.conn = repl.New(port, repl.Options{Logger: log.With("layer", "repl"), Prepare: f.prepare})
+	if err := f.start(ctx); err != nil {
+		_ = f.conn.Close()
 		return nil, err
 	}
 	return f, nil
 }
 
-// start is New once the conn is made. Info's exec, the conn's first,
-// installs the helpers: repl runs Prepare before it.
-func start(ctx context.Context, conn *repl.Conn, opts Options, log *slog.Logger) (*FS, error) {
-	info, err := conn.Info(ctx)
+// start is New once the conn is made: Info's exec, the conn's first,
+// installs the helpers (repl runs Prepare before it, when Info is not yet
+// known: that prepare leaves the clock to start).
+func (f *FS) start(ctx context.Context) error {
+	info, err := f.conn.Info(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("boardfs: %w", err)
+		return fmt.Errorf("boardfs: %w", err)
 	}
-	f := &FS{conn: conn, info: info, epoch: time.Date(info.Epoch, 1, 1, 0, 0, 0, 0, time.UTC),
-		opts: opts, log: log, board: make(chan struct{}, 1),
-		d: newDialect(info.StdinBuffer && info.StdoutBuffer, info.Binascii)}
-	if opts.Clock != nil {
-		if err := f.setClock(ctx, opts.Clock()); err != nil {
-			return nil, err
-		}
+	f.info = info
+	f.epoch = time.Date(info.Epoch, 1, 1, 0, 0, 0, 0, time.UTC)
+	f.d = newDialect(info.StdinBuffer && info.StdoutBuffer, info.Binascii)
+	if f.opts.Clock != nil {
+		return f.setClock(ctx, f.opts.Clock())
 	}
-	return f, nil
+	return nil
 }
 
 // Close leaves the board in its friendly REPL, as a person expects to find

@@ -26,13 +26,17 @@ var (
 // entry to raw mode, most of them after an interrupted exchange (a client
 // that aborts a download) on a board that still holds the helpers: _fb,
 // set last, names the helpers' version, and a board that has it is left
-// alone.
-func prepare(ctx context.Context, c *repl.Conn) error {
-	out, err := c.Exec(ctx, pyCode("probe"))
+// alone. The same question asks for the board's clock where the FS keeps
+// it set (askClock), so that a clock a reset took back is set again.
+func (f *FS) prepare(ctx context.Context, c *repl.Conn) error {
+	out, err := c.Exec(ctx, pyCode("probe")+f.askClock())
 	if err != nil {
 		return fmt.Errorf("boardfs: install helpers: %w", err)
 	}
 	fields := strings.Fields(string(out))
+	if err := f.resetClock(ctx, c, fields); err != nil {
+		return err
+	}
 	// The dialect's helpers are all prepare needs of it: what the reply
 	// checks with (binascii) does not matter here.
 	d := newDialect(len(fields) > 0 && fields[0] == "True", false)
