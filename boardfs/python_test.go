@@ -108,8 +108,8 @@ func TestHelperBytes(t *testing.T) {
 		binaryStdin, deflate bool
 		before               int
 	}{
-		{"esp32, esp8266, pyboard with deflate (MicroPython 1.21+)", true, true, 3726},
-		{"esp32, esp8266, pyboard without deflate", true, false, 2873},
+		{"esp32, esp8266, pyboard with deflate (MicroPython 1.21+)", true, true, 3851},
+		{"esp32, esp8266, pyboard without deflate", true, false, 2998},
 		{"micro:bit", false, false, 1406},
 	}
 	for _, c := range cases {

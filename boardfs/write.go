@@ -42,6 +42,17 @@ const (
 	nak = 0x15
 )
 
+// After a write that stalled it (a flash erase) _w follows the
+// acknowledgements of what its input ring held with syncPad bytes of syn,
+// which the host skips: with them a USB-serial adapter's 62-byte packet
+// fills and goes at once, where acknowledgements alone wait for its
+// latency timer (16 ms on FTDI's Windows and macOS drivers; AN232B-04).
+// The host hears sooner that the board reads again.
+const (
+	syn     = 0x16
+	syncPad = 61
+)
+
 // An upload goes to a temporary file in its target's directory, named
 // tempPrefix and tempDigits random lowercase hex digits. The directory
 // keeps it on the target's filesystem, so the rename that puts it in
@@ -627,18 +638,30 @@ func (f *FS) sendBlocks(ctx context.Context, p, call string, next func() []byte,
 			}
 			continue
 		}
-		k, err := run.ReadContext(ctx, replies[:min(len(replies), len(ends))])
+		k, err := run.ReadContext(ctx, replies[:min(len(replies), len(ends)+syncPad)])
 		if err != nil {
 			return fail(err)
 		}
+		acks := 0
+	scan:
 		for i, c := range replies[:k] {
-			if c != ack && c != nak {
+			switch {
+			case c == syn:
+			case (c == ack || c == nak) && acks < len(ends):
+				acks++
+			case acks == len(ends):
+				// The program's end, read with the last filler: Wait's.
+				run.Unread(replies[i:k])
+				break scan
+			default:
 				run.Unread(replies[i:k])
 				return fail(fmt.Errorf("%w: %q instead of an acknowledgement", ErrProtocol, replies[i:k]))
 			}
 		}
-		freed = ends[k-1]
-		ends = ends[k:]
+		if acks > 0 {
+			freed = ends[acks-1]
+			ends = ends[acks:]
+		}
 	}
 	return sent, false, f.finish(ctx, run, "upload", p, nil)
 }

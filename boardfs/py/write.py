@@ -16,12 +16,18 @@
 # (sendBlocks in write.go), and the ring takes what comes while the flash
 # is written. A page's program is short; the ring has to cover only the
 # erase that starts each 4 KB block, not that erase and the block's
-# sixteen programs in one pause. Once a write failed it reads and drops
-# the rest, and raises that write's OSError at the end.
+# sixteen programs in one pause. After a write that took more than 10 ms
+# (an erase) it follows the acks of the 7 pieces its ring held with 61
+# bytes 0x16 (SYN, skipped by the host): they fill a USB-serial adapter's
+# 62-byte packet, which then goes at once instead of at the adapter's
+# latency timer (syncPad in write.go). Once a write failed it reads and
+# drops the rest, and raises that write's OSError at the end.
 def _w(path, append):
     import micropython
+    from time import ticks_ms, ticks_diff
     f = open(path, 'ab' if append else 'wb')
     failed = None
+    pad = 0
     buf = memoryview(bytearray(256))
     # Slices made once: one made per piece would leave garbage the length
     # of the stream. stdin's readinto fills all it is given.
@@ -46,12 +52,18 @@ def _w(path, append):
                     read(pieces[k >> 5] if k + 32 <= n else buf[k:n])
                     write(b'\x06')
                     k += 32
+                    pad -= 1
+                    if not pad:
+                        write(b'\x16' * 61)
                 count -= n
                 if not failed:
+                    t = ticks_ms()
                     try:
                         f.write(buf if n == 256 else buf[:n])
                     except OSError as e:
                         failed = e
+                    if ticks_diff(ticks_ms(), t) > 10:
+                        pad = 7
     finally:
         micropython.kbd_intr(3)
         f.close()
