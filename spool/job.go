@@ -609,12 +609,24 @@ func (j *Job) place(ctx context.Context, fsys *boardfs.FS) error {
 func (j *Job) end(err error) {
 	q := j.q
 	q.mu.Lock()
+	m := j.m
+	attached := j.attached
+	q.mu.Unlock()
+	var failed *Failed
+	if err != nil && !errors.Is(err, errDropped) && !errors.Is(err, errLeft) && !attached {
+		// Kept before its meta goes: a crash in between leaves it to be
+		// written again, never lost. And before the job leaves the queue,
+		// so that no one sees it neither pending nor failed (its file may
+		// move while open: a reader of the spooled version keeps it).
+		failed = &Failed{Path: m.Target, Size: m.Size, Received: m.Received, Err: err}
+		failed.Kept = j.keep(failed)
+	}
+	q.mu.Lock()
 	j.finished = true
 	j.waitingBoard = false
 	q.jobs = slices.DeleteFunc(q.jobs, func(k *Job) bool { return k == j })
-	m := j.m
+	m = j.m
 	attached, complete := j.attached, j.complete
-	var failed *Failed
 	switch {
 	case err == nil:
 		j.landed, j.remove = true, true
@@ -627,18 +639,16 @@ func (j *Job) end(err error) {
 	case attached:
 		j.err = err
 		j.remove = true
-	default:
-		failed = &Failed{Path: m.Target, Size: m.Size, Received: m.Received, Err: err}
+	}
+	if failed != nil {
 		j.remove = true
+		for _, n := range []string{m.Origin, m.Target} {
+			q.failures[n] = failed
+		}
 	}
 	q.broadcast()
 	q.mu.Unlock()
 
-	if failed != nil {
-		// Kept before its meta goes: a crash in between leaves it to be
-		// written again, never lost.
-		failed.Kept = j.keep(failed)
-	}
 	if j.remove {
 		_ = os.Remove(j.metaFile())
 	}
@@ -649,11 +659,6 @@ func (j *Job) end(err error) {
 		q.log.Info("pending upload written to the board", "path", m.Target, "bytes", m.Size,
 			"waited", time.Since(m.Received).Round(time.Millisecond))
 	case failed != nil:
-		q.mu.Lock()
-		for _, n := range []string{m.Origin, m.Target} {
-			q.failures[n] = failed
-		}
-		q.mu.Unlock()
 		q.log.Error("an upload its client was told had succeeded could not be written to the board",
 			"path", m.Target, "bytes", m.Size, "kept", failed.Kept, "err", err)
 	}
