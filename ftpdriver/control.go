@@ -115,6 +115,9 @@ func (c *controlConn) Read(p []byte) (int, error) {
 		}
 		line, err := c.readLine()
 		if err != nil {
+			if ss := c.session(); ss != nil {
+				ss.controlLost()
+			}
 			return 0, err
 		}
 		if err := c.dispatch(line); err != nil {

@@ -382,7 +382,7 @@ func TestFailedUploadKeepsOldFile(t *testing.T) {
 	put(t, root, "keep.txt", old)
 	before := hostNames(t, root, "/")
 
-	for _, how := range []string{"reset", "ABOR"} {
+	for _, how := range []string{"reset", "ABOR", "died"} {
 		t.Run(how, func(t *testing.T) {
 			r := rawDial(t, s.Addr, "anonymous", "x")
 			data := r.epsv()
@@ -405,6 +405,12 @@ func TestFailedUploadKeepsOldFile(t *testing.T) {
 					code, msg = r.read()
 				}
 				_ = data.Close()
+			case "died":
+				// A killed client: both connections end with a FIN, the
+				// data connection's like a finished upload's (curl killed
+				// mid-STOR left a cut-off file in the old one's place).
+				_ = r.conn.Close()
+				_ = data.Close()
 			}
 			t.Logf("reply: %d %s", code, msg)
 			if how == "reset" && code < 400 {
@@ -425,6 +431,17 @@ func TestFailedUploadKeepsOldFile(t *testing.T) {
 					break
 				}
 				time.Sleep(100 * time.Millisecond)
+			}
+			if how == "died" {
+				// Nothing waits for the upload: had it been taken as
+				// complete, it would land in a moment.
+				for range 30 {
+					time.Sleep(100 * time.Millisecond)
+					if got := get(t, root, "keep.txt"); !bytes.Equal(got, old) {
+						t.Fatalf("after the client died mid-STOR keep.txt holds %d bytes", len(got))
+					}
+				}
+				return
 			}
 			r.expect(213, "SIZE /keep.txt") // the session goes on
 		})

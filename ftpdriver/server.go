@@ -152,6 +152,16 @@ type session struct {
 	mu      sync.Mutex
 	filter  listFilter // for the next listing, from LIST or NLST's pattern
 	command string     // the name of the command last passed to the library
+
+	// lost is closed once reading the control connection failed (the
+	// client closed it, or died): nobody waits for a reply any more.
+	lost     chan struct{}
+	lostOnce sync.Once
+}
+
+// controlLost notes that the control connection can no longer be read.
+func (ss *session) controlLost() {
+	ss.lostOnce.Do(func() { close(ss.lost) })
 }
 
 // setCommand notes the command the library is about to run.
@@ -442,7 +452,7 @@ func (m mainDriver) ClientConnected(cc ftpserver.ClientContext) (string, error) 
 		return "ftpbridge is shutting down", ErrStopping
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	ss := &session{ctx: ctx, cancel: cancel, log: log, cc: cc, loginBy: time.Now().Add(s.opts.LoginTimeout)}
+	ss := &session{ctx: ctx, cancel: cancel, log: log, cc: cc, loginBy: time.Now().Add(s.opts.LoginTimeout), lost: make(chan struct{})}
 	for c := range s.conns {
 		// The library hands the driver no net.Conn; the remote address
 		// (host and port) names one connection.

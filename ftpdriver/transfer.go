@@ -375,7 +375,15 @@ func (h *upload) Close() error {
 		// The transfer's own error is already what the reply says.
 		return nil
 	}
-	onBoard, err := h.job.Finish(h.d.srv.opts.UploadWait)
+	onBoard, err := h.job.Finish(h.d.srv.opts.UploadWait, h.d.ss.lost)
+	if errors.Is(err, spool.ErrClientGone) {
+		// In stream mode a client that dies closes its data connection
+		// as one that finished does: without it waiting for the reply,
+		// the bytes may be any part of the file.
+		h.log.Warn("the client went away before the upload's reply: it is given up, the board's file stays as it was",
+			"path", h.path, "bytes", h.bytes)
+		return nil
+	}
 	if err != nil {
 		h.logDone(err)
 		return ftpError(h.log, "commit", h.path, err)

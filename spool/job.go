@@ -115,9 +115,17 @@ func (j *Job) Write(p []byte) (int, error) {
 // has it; with a nil error and onBoard false, the write goes on in the
 // background. An error is the board's when the write failed within wait
 // (the upload is then given up: its client, told, still has the file).
-func (j *Job) Finish(wait time.Duration) (onBoard bool, err error) {
+// If gone closes before the board has the upload whole, or before Finish
+// is called, the upload is given up with ErrClientGone.
+func (j *Job) Finish(wait time.Duration, gone <-chan struct{}) (onBoard bool, err error) {
 	q := j.q
 	defer j.release()
+	select {
+	case <-gone:
+		j.drop()
+		return false, ErrClientGone
+	default:
+	}
 	q.mu.Lock()
 	err = j.err
 	q.mu.Unlock()
@@ -133,6 +141,15 @@ func (j *Job) Finish(wait time.Duration) (onBoard bool, err error) {
 	select {
 	case <-j.done:
 	case <-t.C:
+	case <-gone:
+		// Before the board has it whole: the old file stays.
+		j.drop()
+		q.mu.Lock()
+		landed := j.landed
+		q.mu.Unlock()
+		if !landed {
+			return false, ErrClientGone
+		}
 	}
 	q.mu.Lock()
 	defer q.mu.Unlock()

@@ -33,6 +33,11 @@ var (
 	ErrPending = errors.New("spool: an earlier upload to this path is still being written to the board")
 	// ErrStopping: the store is stopping; no new upload is taken.
 	ErrStopping = errors.New("spool: stopping")
+	// ErrClientGone: the upload's client went away before its reply (it
+	// closed the control connection, or died, with the data connection):
+	// a data connection that ends so may have been cut off anywhere, so the
+	// upload is given up and the board's old file stays.
+	ErrClientGone = errors.New("spool: the client went away before the upload's reply")
 	// errDropped ends a writer whose upload was given up (the transfer
 	// failed, or the file was deleted before it reached the board).
 	errDropped = errors.New("spool: upload given up")
