@@ -277,14 +277,27 @@ func (u *Upload) span() int {
 }
 
 func (u *Upload) flush(ctx context.Context, n int) error {
-	sctx, cancel := context.WithTimeout(ctx, segmentTimeout*time.Duration(max(1, (n+segment-1)/segment)))
+	// The bound is the span's, and restarts at segmentTimeout with each
+	// block a stream sends (blocks): a stream is as long as the bytes at
+	// hand, not the span, and a fixed bound would cut a long one at a low
+	// baud rate (240 s is 230 KB at 9600).
+	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	bound := time.AfterFunc(segmentTimeout*time.Duration(max(1, (n+segment-1)/segment)), cancel)
+	defer bound.Stop()
 	u.head = 0
 	var err error
 	if u.old != nil && u.old.matches(u.written, u.buf[:n]) {
 		err = u.f.copyOld(sctx, u, n)
 	} else {
-		n, err = u.f.send(sctx, u.tmp, u.buf[:n], u.started, u.blocks(n))
+		next := u.blocks(n)
+		n, err = u.f.send(sctx, u.tmp, u.buf[:n], u.started, func() []byte {
+			b := next()
+			if len(b) > 0 && !bound.Reset(segmentTimeout) {
+				return nil // the bound ran out already: end here
+			}
+			return b
+		})
 	}
 	if err != nil {
 		// A segment that failed part-way may have left the temporary
