@@ -70,10 +70,14 @@ func (s *pyserial) write(p []byte) error {
 	return err
 }
 
-// readUntil is mpremote's read_until: a byte at a time while bytes are
-// waiting, else a 10 ms sleep, giving up after 10 s without a byte.
+// readUntil is mpremote's read_until(1, ending): a blocking read of the
+// first byte, then a byte at a time while bytes are waiting, else a 10 ms
+// sleep, giving up after 10 s without a byte.
 func (s *pyserial) readUntil(ending string) ([]byte, error) {
-	var data []byte
+	data, err := s.read(1)
+	if err != nil {
+		return data, err
+	}
 	last := time.Now()
 	for !bytes.HasSuffix(data, []byte(ending)) {
 		if s.inWaiting() > 0 {
