@@ -60,6 +60,8 @@ type Options struct {
 	Flash bool
 	// CPU makes the board's Python take its chip's time (rig.Config.CPU).
 	CPU bool
+	// ClockMHz, with CPU, runs the chip at another clock (rig.Config.ClockMHz).
+	ClockMHz int
 }
 
 // Board is an emulated board started for a test.
@@ -106,6 +108,7 @@ func Start(tb testing.TB, profile Profile, opts Options) *Board {
 		Heap:        opts.Heap,
 		Flash:       opts.Flash,
 		CPU:         opts.CPU,
+		ClockMHz:    opts.ClockMHz,
 		Logger:      logger,
 	})
 	if err != nil {

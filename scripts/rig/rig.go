@@ -85,6 +85,10 @@ type Config struct {
 	// compile time per byte of code, each file read or write a helper loop
 	// turn, and the ESP32's REPL sees input only on its 10 ms FreeRTOS tick.
 	CPU bool
+	// ClockMHz, with CPU, runs the board's chip at this clock instead of
+	// its own (ESP32 240, ESP8266 80, Pyboard 168): Python's speed
+	// follows it. 0: the chip's own.
+	ClockMHz int
 	// Running starts the board busy in a program that prints every 100 ms.
 	Running bool
 	// CutAfter, if positive, cuts the line once this many bytes have crossed
@@ -221,6 +225,9 @@ func (cfg Config) check() error {
 	if cfg.Profile == Microbit && (cfg.Heap > 0 || cfg.Flash || cfg.CPU) {
 		return errors.New("rig: the micro:bit runs its real firmware, with its own heap, flash and speed: heap, flash and CPU settings are for the VM boards")
 	}
+	if cfg.ClockMHz < 0 || (cfg.ClockMHz > 0 && !cfg.CPU) {
+		return errors.New("rig: a clock is for a board whose Python takes its chip's time: give it with CPU, as a positive number of MHz")
+	}
 	if (cfg.StallAfter > 0) != (cfg.StallFor > 0) {
 		return errors.New("rig: a stall needs both when (stall-after, in bytes) and how long (stall-for)")
 	}
@@ -280,7 +287,7 @@ func (b *Board) makeChip() error {
 		rx.tick = sp.tick
 	}
 	b.chip = &vmChip{node: node, script: script, profile: b.cfg.Profile, root: root, running: b.cfg.Running,
-		rx: rx, heap: b.cfg.Heap, flash: b.cfg.Flash, cpu: b.cfg.CPU,
+		rx: rx, heap: b.cfg.Heap, flash: b.cfg.Flash, cpu: b.cfg.CPU, clockMHz: b.cfg.ClockMHz,
 		log: b.log, logLine: b.addLog, tx: b.tx, stop: b.stop}
 	return nil
 }

@@ -684,6 +684,8 @@ func TestConfigRefusesContradictions(t *testing.T) {
 		"negative latency":          {Profile: rig.ESP32, Latency: -time.Millisecond},
 		"unknown profile":           {Profile: "esp31"},
 		"flash timing on micro:bit": {Profile: rig.Microbit, Flash: true},
+		"clock without cpu":         {Profile: rig.Pyboard, ClockMHz: 64},
+		"negative clock":            {Profile: rig.Pyboard, CPU: true, ClockMHz: -64},
 	}
 	for name, cfg := range cases {
 		t.Run(name, func(t *testing.T) {

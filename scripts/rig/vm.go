@@ -28,19 +28,20 @@ type rxSpec struct {
 // Each power-on is a fresh Node process: a hard reset loses all Python state,
 // and the files stay because they live in the host root directory.
 type vmChip struct {
-	node    string // path to the node binary
-	script  string // vmboard.mjs
-	profile Profile
-	root    string
-	running bool
-	rx      rxSpec
-	heap    int  // free heap after boot; 0: the VM's own
-	flash   bool // flash writes take time
-	cpu     bool // Python takes the chip's time
-	log     *slog.Logger
-	logLine func(string)
-	tx      chan<- []byte
-	stop    <-chan struct{} // closed when the rig shuts down
+	node     string // path to the node binary
+	script   string // vmboard.mjs
+	profile  Profile
+	root     string
+	running  bool
+	rx       rxSpec
+	heap     int  // free heap after boot; 0: the VM's own
+	flash    bool // flash writes take time
+	cpu      bool // Python takes the chip's time
+	clockMHz int  // the chip's clock, with cpu; 0: its own
+	log      *slog.Logger
+	logLine  func(string)
+	tx       chan<- []byte
+	stop     <-chan struct{} // closed when the rig shuts down
 
 	mu   sync.Mutex
 	proc *vmProc
@@ -70,6 +71,9 @@ func (c *vmChip) powerOn() error {
 	}
 	if c.cpu {
 		args = append(args, "--cpu")
+	}
+	if c.clockMHz > 0 {
+		args = append(args, "--clock", strconv.Itoa(c.clockMHz))
 	}
 	cmd := exec.Command(c.node, args...)
 	// Our own process group, so a Ctrl-C at the terminal reaches boardsim

@@ -6,7 +6,7 @@
 // (line rate, receive buffer, faults) is the Go side's: see PROTOCOL.md.
 //
 //   node vmboard.mjs --profile esp32|esp8266|pyboard --root DIR [--running]
-//                    [--heap BYTES] [--flash] [--cpu]
+//                    [--heap BYTES] [--flash] [--cpu [--clock MHZ]]
 
 import fs from "node:fs";
 import { Worker } from "node:worker_threads";
@@ -64,6 +64,7 @@ const PROFILES = {
   esp32: {
     // pystone: 1075-1661 passes/s at 240 MHz (micropython#5673, ulab#296).
     pystoneUs: 1e6 / 1400,
+    clockMHz: 240,
     // littlefs: a metadata change is a commit, about one page program.
     metaMs: FLASH_PAGE_MS,
     rawPaste: true,
@@ -78,6 +79,7 @@ const PROFILES = {
     // 4.4 times slower than an ESP32 at 240 MHz (scruss.com benchmark:
     // 45.6 s against 15.4 s for an ESP32 at 160 MHz).
     pystoneUs: 1e6 / 1400 * 4.4,
+    clockMHz: 80,
     // FAT on 4 KB flash sectors: a directory or FAT update rewrites a
     // sector, an erase and 16 page programs.
     metaMs: FLASH_ERASE_MS + 16 * FLASH_PAGE_MS,
@@ -91,6 +93,7 @@ const PROFILES = {
     // STM32F405 at 168 MHz: 13.0 s on the same benchmark, 0.79 of an
     // ESP32 at 240 MHz.
     pystoneUs: 1e6 / 1400 / 0.79,
+    clockMHz: 168,
     metaMs: FLASH_PAGE_MS,
     rawPaste: true,
     reboot: "MPY: soft reboot\n",
@@ -187,7 +190,7 @@ const heapGuard = {
 const RAW_PASTE_WINDOW = 128;
 
 function parseArgs(argv) {
-  const args = { profile: "esp32", root: null, running: false, heap: 0, flash: false, cpu: false };
+  const args = { profile: "esp32", root: null, running: false, heap: 0, flash: false, cpu: false, clock: 0 };
   for (let i = 0; i < argv.length; i++) {
     switch (argv[i]) {
       case "--profile": args.profile = argv[++i]; break;
@@ -196,12 +199,14 @@ function parseArgs(argv) {
       case "--heap": args.heap = Number(argv[++i]); break;
       case "--flash": args.flash = true; break;
       case "--cpu": args.cpu = true; break;
+      case "--clock": args.clock = Number(argv[++i]); break;
       default: throw new Error(`unknown argument ${argv[i]}`);
     }
   }
   if (!PROFILES[args.profile]) throw new Error(`unknown profile ${args.profile}`);
   if (!args.root) throw new Error("--root is required");
   if (!(args.heap >= 0)) throw new Error("--heap wants a number of bytes");
+  if (!(args.clock >= 0)) throw new Error("--clock wants a frequency in MHz");
   return args;
 }
 
@@ -476,6 +481,12 @@ class Board {
   constructor(args) {
     this.args = args;
     this.profile = PROFILES[args.profile];
+    if (args.clock > 0) {
+      // The same chip at another clock: Python's speed follows the clock
+      // (the calibration runs a Pyboard at the STM32WB55's 64 MHz).
+      const p = this.profile;
+      this.profile = { ...p, pystoneUs: p.pystoneUs * p.clockMHz / args.clock, clockMHz: args.clock };
+    }
     // Each power-up is a new process: an ESP's clock starts at its epoch,
     // a Pyboard's keeps time on its battery.
     if (this.profile.clockUnset) clockOffset = Date.UTC(2000, 0, 1) - realNow();

@@ -38,6 +38,7 @@ func run() int {
 	flag.IntVar(&heap, "heap", -1, "free heap after boot in bytes, MemoryError beyond (default: the profile's real board; 0: the VM's own, about 128 MB)")
 	flag.BoolVar(&cfg.Flash, "flash", false, "filesystem writes take a SPI flash's program and erase times")
 	flag.BoolVar(&cfg.CPU, "cpu", false, "the board's Python takes its chip's time (compile, helper loops, the ESP32's 10 ms input tick)")
+	flag.IntVar(&cfg.ClockMHz, "clock", 0, "with --cpu: the chip's clock in MHz, Python's speed following it (default: the board's own)")
 	flag.BoolVar(&cfg.Running, "running", false, "start with a program running that prints every 100 ms until Ctrl-C")
 	flag.Int64Var(&cfg.CutAfter, "cut-after", 0, "cut the line after this many bytes have crossed it, both ways counted")
 	flag.Float64Var(&replug, "replug-after", 0, "bring a cut line back after this many seconds, as a freshly booted board")
