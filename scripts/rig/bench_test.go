@@ -44,34 +44,41 @@ func BenchmarkLineRate(b *testing.B) {
 	b.ReportMetric(float64(size-1)*float64(b.N)/elapsed.Seconds()/lineRate, "line-ratio")
 }
 
-// BenchmarkReferenceUpload uploads 32 KB of random bytes the way mpremote's
-// fs cp does (raw-paste, a repr-quoted 256-byte chunk per exec) and
-// reports line-ratio = file bytes / (elapsed x 11,520), and file-B/s. On a
-// real STM32WB55 at 115200 baud mpremote moves random data at 1.56-1.96
-// KB/s, 0.14-0.17 of the line (micropython PR #18785): the rig's timed
-// model should land near it.
+// BenchmarkReferenceUpload uploads 32 KB the way mpremote's fs cp does
+// (raw-paste, a repr-quoted 256-byte chunk per exec) and reports
+// line-ratio = file bytes / (elapsed x 11,520), and file-B/s. On a real
+// STM32WB55 at 115200 baud mpremote moves random data at 1.56-1.96 KB/s,
+// 0.14-0.17 of the line, and Python source at 2.26-3.18 KB/s (micropython
+// PR #18785): the stm32wb55 rows, a Pyboard's Cortex-M4 at the WB55's 64
+// MHz, are the rig's calibration and should land there.
 func BenchmarkReferenceUpload(b *testing.B) {
 	const size = 32 * 1024
 	const lineRate = 115200 / 10
-	timed := func(o boardtest.Options) boardtest.Options {
-		o.Flash, o.CPU, o.Heap = true, true, rig.RealHeap(boardtest.ESP32)
+	timed := func(p boardtest.Profile, o boardtest.Options) boardtest.Options {
+		o.Flash, o.CPU, o.Heap = true, true, rig.RealHeap(p)
 		return o
 	}
+	wb55 := timed(boardtest.Pyboard, boardtest.Options{Baud: 115200, Latency: 2 * time.Millisecond, ClockMHz: 64})
+	random := make([]byte, size)
+	rand.Read(random)
+	source := pythonSource(b, size)
 	cases := []struct {
-		name string
-		opts boardtest.Options
+		name    string
+		profile boardtest.Profile
+		opts    boardtest.Options
+		data    []byte
 	}{
-		{"esp32/untimed", boardtest.Options{Baud: 115200}},
-		{"esp32/latency=2ms/flash", boardtest.Options{Baud: 115200, Latency: 2 * time.Millisecond, Flash: true}},
-		{"esp32/latency=2ms/timed", timed(boardtest.Options{Baud: 115200, Latency: 2 * time.Millisecond})},
-		{"esp32/latency=16ms/timed", timed(boardtest.Options{Baud: 115200, Latency: 16 * time.Millisecond})},
-		{"esp32/usb-cdc/timed", timed(boardtest.Options{USBCDC: true})},
+		{"stm32wb55/latency=2ms/timed/random", boardtest.Pyboard, wb55, random},
+		{"stm32wb55/latency=2ms/timed/python", boardtest.Pyboard, wb55, source},
+		{"esp32/untimed", boardtest.ESP32, boardtest.Options{Baud: 115200}, random},
+		{"esp32/latency=2ms/flash", boardtest.ESP32, boardtest.Options{Baud: 115200, Latency: 2 * time.Millisecond, Flash: true}, random},
+		{"esp32/latency=2ms/timed", boardtest.ESP32, timed(boardtest.ESP32, boardtest.Options{Baud: 115200, Latency: 2 * time.Millisecond}), random},
+		{"esp32/latency=16ms/timed", boardtest.ESP32, timed(boardtest.ESP32, boardtest.Options{Baud: 115200, Latency: 16 * time.Millisecond}), random},
+		{"esp32/usb-cdc/timed", boardtest.ESP32, timed(boardtest.ESP32, boardtest.Options{USBCDC: true}), random},
 	}
-	data := make([]byte, size)
-	rand.Read(data)
 	for _, c := range cases {
 		b.Run(c.name, func(b *testing.B) {
-			board := boardtest.Start(b, boardtest.ESP32, c.opts)
+			board := boardtest.Start(b, c.profile, c.opts)
 			port, err := serial.Open(board.Device, &serial.Mode{BaudRate: 115200})
 			if err != nil {
 				b.Fatal(err)
@@ -86,12 +93,17 @@ func BenchmarkReferenceUpload(b *testing.B) {
 			var elapsed time.Duration
 			for b.Loop() {
 				start := time.Now()
-				if err := m.writeFile("ref.bin", data); err != nil {
+				if err := m.writeFile("ref.bin", c.data); err != nil {
 					b.Fatal(err)
 				}
 				elapsed += time.Since(start)
 			}
-			if got, err := os.ReadFile(filepath.Join(board.Root, "ref.bin")); err != nil || !bytes.Equal(got, data) {
+			// A Pyboard starts in /flash, its internal drive.
+			home := board.Root
+			if c.profile == boardtest.Pyboard {
+				home = filepath.Join(home, "flash")
+			}
+			if got, err := os.ReadFile(filepath.Join(home, "ref.bin")); err != nil || !bytes.Equal(got, c.data) {
 				b.Fatalf("the board holds %d other bytes (%v)", len(got), err)
 			}
 			perSecond := float64(size) * float64(b.N) / elapsed.Seconds()
@@ -104,4 +116,22 @@ func BenchmarkReferenceUpload(b *testing.B) {
 			}
 		})
 	}
+}
+
+// pythonSource returns n bytes of real Python: the host's own standard
+// library, as the upload benchmarks in boardfs use.
+func pythonSource(tb testing.TB, n int) []byte {
+	tb.Helper()
+	files, _ := filepath.Glob("/usr/lib/python3*/*.py")
+	var src []byte
+	for _, name := range files {
+		if b, err := os.ReadFile(name); err == nil {
+			src = append(src, b...)
+		}
+		if len(src) >= n {
+			return src[:n]
+		}
+	}
+	tb.Skip("no Python standard library under /usr/lib/python3* (apt-get install python3)")
+	return nil
 }
