@@ -273,13 +273,28 @@ func (p *pacer) frameAfter(t time.Time) time.Time {
 // maxCatchUp is the most time a pacer that woke late makes up for.
 const maxCatchUp = 10 * time.Millisecond
 
+// queuedSlack is how late after the line's last byte a pacer may come back
+// for bytes that were already waiting and still count the line as busy all
+// along: the time its own goroutine took to be scheduled and to hand the
+// last bytes on.
+const queuedSlack = time.Millisecond
+
 // wait blocks until n more bytes, which came to the line at arrived, may
 // cross it, or stop is closed. The line was idle only if they came after
 // it could have sent them: a pacer that merely woke late (the host's
-// scheduler, under load) makes up for it instead of losing the time.
+// scheduler, under load) makes up for it instead of losing the time. A
+// zero arrived says the bytes were already waiting when the line came back
+// for more: a UART sends waiting bytes back to back, so the line stays
+// busy unless the pacer came back more than queuedSlack late.
 func (p *pacer) wait(n int, arrived time.Time, stop <-chan struct{}) bool {
 	if p.perByte == 0 && p.frame == 0 {
 		return true
+	}
+	if arrived.IsZero() {
+		arrived = time.Now()
+		if !p.next.Before(arrived.Add(-queuedSlack)) {
+			arrived = p.next
+		}
 	}
 	if p.next.Before(arrived) {
 		// An idle line does not bank credit for a later burst.

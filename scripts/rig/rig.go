@@ -427,13 +427,18 @@ func (b *Board) hostToBoard(master *os.File) {
 	pace := b.downlink()
 	buf := make([]byte, 4096)
 	for {
+		readAt := time.Now()
 		n, err := master.Read(buf)
 		if err != nil {
 			return
 		}
 		// When the host's bytes came: the pacer tells a line the host left
-		// idle from one it was late to serve.
+		// idle from one it was late to serve. A read that did not wait
+		// found them already there.
 		arrived := time.Now()
+		if arrived.Sub(readAt) < waitedRead {
+			arrived = time.Time{}
+		}
 		for p := buf[:n]; len(p) > 0; {
 			k := min(len(p), pace.chunk())
 			if pace.packet > 0 && !b.chip.waitRoom(pace.packet) {
@@ -456,6 +461,10 @@ func (b *Board) hostToBoard(master *os.File) {
 		}
 	}
 }
+
+// waitedRead is the least a read of the pty takes when it had to wait for
+// the host's bytes; a quicker one found them waiting.
+const waitedRead = 50 * time.Microsecond
 
 // DropIn loses the n-th byte (from 1) the host sends from now on, as a
 // board whose receive buffer overflowed loses one.
@@ -544,6 +553,13 @@ func (b *Board) boardToHost() {
 	var arrived time.Time
 	for {
 		if len(chunk) == 0 {
+			// Output already waiting goes on the line back to back.
+			select {
+			case chunk = <-b.tx:
+				arrived = time.Time{}
+				continue
+			default:
+			}
 			var timer *time.Timer
 			var fired <-chan time.Time
 			var due time.Time
