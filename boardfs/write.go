@@ -542,14 +542,7 @@ func (f *FS) sendRun(ctx context.Context, p, call string, data []byte, flow uplo
 		}
 		k, err := run.ReadContext(ctx, replies[:min(len(replies), pieces-acked)])
 		if err != nil {
-			err = f.finish(ctx, run, "upload", p, err)
-			if f.opts.HeldBack && errors.Is(err, ErrSilent) {
-				// Sent without waiting, over a line that dropped what the
-				// board could not take: the board waits for bytes that
-				// will never come. Every try would meet it again.
-				err = fmt.Errorf("boardfs: upload %q: %w (%v)", p, ErrLineNotHeld, err)
-			}
-			return err
+			return f.notHeld(p, f.finish(ctx, run, "upload", p, err))
 		}
 		for i, c := range replies[:k] {
 			if c != ack && c != nak {
@@ -560,6 +553,18 @@ func (f *FS) sendRun(ctx context.Context, p, call string, data []byte, flow uplo
 		acked += k
 	}
 	return f.finish(ctx, run, "upload", p, nil)
+}
+
+// notHeld turns an upload to p that found the board silent, on a line
+// taken to hold the host back (Options.HeldBack), into ErrLineNotHeld:
+// sent without waiting over a line that dropped what the board could not
+// take, the board waits for bytes that will never come, and every try
+// would meet it again. Other errors it returns as they are.
+func (f *FS) notHeld(p string, err error) error {
+	if f.opts.HeldBack && errors.Is(err, ErrSilent) {
+		return fmt.Errorf("boardfs: upload %q: %w (%v)", p, ErrLineNotHeld, err)
+	}
+	return err
 }
 
 // sendBlocks runs call, a helper that takes blocks (_w), with the blocks
@@ -573,14 +578,7 @@ func (f *FS) sendBlocks(ctx context.Context, p, call string, next func() []byte,
 		return 0, false, f.wrap("upload", p, err)
 	}
 	fail := func(err error) (int, bool, error) {
-		err = f.finish(ctx, run, "upload", p, err)
-		if f.opts.HeldBack && errors.Is(err, ErrSilent) {
-			// Sent without waiting, over a line that dropped what the
-			// board could not take: the board waits for bytes that will
-			// never come. Every try would meet it again.
-			err = fmt.Errorf("boardfs: upload %q: %w (%v)", p, ErrLineNotHeld, err)
-		}
-		return 0, false, err
+		return 0, false, f.notHeld(p, f.finish(ctx, run, "upload", p, err))
 	}
 	// Not a byte of data goes out before the helper says it has the file
 	// open and interrupts off: if open fails, data sent after the traceback
