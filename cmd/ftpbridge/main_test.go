@@ -612,3 +612,20 @@ func TestServeUSBLine(t *testing.T) {
 	}
 	stopServing(t, cancel, done)
 }
+
+// TestServeSilentBoard: a board that never answers at start gets a message
+// that says what to check, not only the raw REPL's error.
+func TestServeSilentBoard(t *testing.T) {
+	t.Parallel()
+	b := boardtest.Start(t, boardtest.ESP32, boardtest.Options{})
+	b.Stall(time.Minute)
+	_, err := run(t, testApp(t, nil, nil, io.Discard), "--listen", "127.0.0.1:0", b.Device)
+	if err == nil {
+		t.Fatal("ftpbridge on a silent board succeeded")
+	}
+	for _, want := range []string{"no MicroPython answers on " + b.Device, "--baud 115200", "reset button"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+}

@@ -15,6 +15,7 @@ import (
 	"github.com/ftpbridge/ftpbridge/boardfs"
 	"github.com/ftpbridge/ftpbridge/console"
 	"github.com/ftpbridge/ftpbridge/ftpdriver"
+	"github.com/ftpbridge/ftpbridge/repl"
 )
 
 // app is what the commands share: the one logger, its level, and the two
@@ -165,6 +166,11 @@ func serve(ctx context.Context, a *app, port string, line lineFlags, server serv
 		var perr *serial.PortError
 		if errors.As(err, &perr) {
 			return openError(port, err)
+		}
+		if errors.Is(err, repl.ErrNoRawREPL) || errors.Is(err, boardfs.ErrSilent) {
+			return fmt.Errorf("no MicroPython answers on %s: Ctrl-C and Ctrl-A brought no raw REPL. "+
+				"Is the board running MicroPython, at --baud %d? Is a program on it ignoring Ctrl-C? "+
+				"Pressing its reset button usually helps (%w)", port, line.baud, err)
 		}
 		return fmt.Errorf("reaching the board on %s: %w", port, err)
 	}
