@@ -255,7 +255,7 @@ func (s *Server) Listen() error {
 		}
 		s.opts.Listener = ln
 	}
-	s.opts.Listener = trackingListener{Listener: s.opts.Listener, s: s}
+	s.opts.Listener = trackingListener{Listener: urgentListener{Listener: s.opts.Listener, s: s}, s: s}
 	if err := s.openSpool(); err != nil {
 		return err
 	}
