@@ -97,9 +97,16 @@ func (e *MountError) reply() string {
 	return top + " holds only the board's mounts (" + strings.Join(e.Mounts, ", ") + "): put files and folders inside one of them"
 }
 
+// Replies that say to try again later.
 const (
 	notConnected = "board not connected, try again when it is plugged in"
 	boardSilent  = "the board stopped answering (hung, or its USB-serial adapter stalled), try again once it answers"
+	pendingBusy  = "busy: an earlier upload here (this file, or a file in this folder) is still being written to the board, try again"
+	boardBusy    = "board busy, try again"
+	programBusy  = "board busy running a program (on ftpbridge's console), try again once it ends"
+	boardReset   = "board reset, try again"
+	noAnswer     = "the board did not answer in time"
+	boardEAGAIN  = "the board is busy, try again"
 )
 
 // replyError is what ftpserverlib puts on the reply line: a short message
@@ -139,7 +146,7 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 	case errors.As(err, &failed):
 		msg, kind = failedReply(failed), err
 	case errors.Is(err, spool.ErrPending):
-		msg, kind, level = "busy: an earlier upload here (this file, or a file in this folder) is still being written to the board, try again", boardfs.ErrBusy, slog.LevelInfo
+		msg, kind, level = pendingBusy, boardfs.ErrBusy, slog.LevelInfo
 	case errors.Is(err, ErrReadOnly):
 		msg, kind, level = "read-only", fs.ErrPermission, slog.LevelInfo
 	case errors.Is(err, ErrBoardFolder):
@@ -166,7 +173,7 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 	case errors.Is(err, ErrRestart):
 		msg, kind, level = "cannot restart there: downloads restart inside the file, uploads at its end", ErrRestart, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrProgramRunning):
-		msg, kind, level = "board busy running a program (on ftpbridge's console), try again once it ends", boardfs.ErrBusy, slog.LevelInfo
+		msg, kind, level = programBusy, boardfs.ErrBusy, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrChanged):
 		// 550 (ftpserverlib's code for a failed transfer), not 226 over
 		// a file made of two versions.
@@ -178,7 +185,7 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		// until the board speaks again.
 		msg, kind = boardSilent, boardfs.ErrSilent
 	case errors.Is(err, boardfs.ErrBusy):
-		msg, kind, level = "board busy, try again", boardfs.ErrBusy, slog.LevelInfo
+		msg, kind, level = boardBusy, boardfs.ErrBusy, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrNoSpace):
 		msg, kind = "no space left on the board", ftpserver.ErrStorageExceeded
 	case pyErr != nil && pyErr.Errno == errnoENODEV:
@@ -217,9 +224,9 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 		// it back by itself when it returns.
 		msg, kind = notConnected, boardfs.ErrNotConnected
 	case errors.Is(err, boardfs.ErrBoardReset):
-		msg, kind = "board reset, try again", boardfs.ErrBoardReset
+		msg, kind = boardReset, boardfs.ErrBoardReset
 	case errors.Is(err, ErrTimeout), errors.Is(err, context.DeadlineExceeded):
-		msg, kind = "the board did not answer in time", ErrTimeout
+		msg, kind = noAnswer, ErrTimeout
 	case errors.Is(err, context.Canceled):
 		msg, kind, level = "cancelled", context.Canceled, slog.LevelDebug
 	case pyErr != nil:
@@ -249,7 +256,7 @@ var errnoWords = map[int]string{
 	2:   "no such file or directory",
 	5:   "the board's storage failed to read or write (I/O error)",
 	9:   "the board lost track of the open file",
-	11:  "the board is busy, try again",
+	11:  boardEAGAIN,
 	12:  "the board ran out of memory",
 	13:  "permission denied by the board",
 	16:  "in use on the board",
