@@ -37,6 +37,9 @@ var transferCommands = map[string]bool{
 	"LIST": true, "NLST": true, "MLSD": true,
 }
 
+// uploadCommands are the transfer commands that write to the board.
+var uploadCommands = map[string]bool{"STOR": true, "APPE": true, "STOU": true}
+
 // controlConn is an accepted control connection. It forgets itself from the
 // server when closed.
 type controlConn struct {
@@ -60,6 +63,8 @@ type controlConn struct {
 	readDeadline time.Time // the library's
 	closed       bool
 	transfer     bool      // a transfer command passed; its final reply not written yet
+	begun        bool      // that transfer's 1xx was written
+	upload       bool      // that transfer is STOR, APPE or STOU
 	transferEnd  time.Time // when the last transfer's final reply was written
 	waitDone     bool      // waitTransfer gave up
 	lastCode     int       // of the last final reply written
@@ -248,6 +253,7 @@ func (c *controlConn) dispatch(line string) error {
 	c.filter = v.filter
 	if transferCommands[name] {
 		c.transfer = true
+		c.upload = uploadCommands[name]
 	}
 	c.mu.Unlock()
 	c.prevCmd = name
@@ -395,7 +401,7 @@ func (c *controlConn) replyLine(line string) string {
 	} else if len(text) == 3 && isDigits(text) {
 		code, sep = text, ' '
 	}
-	final := false
+	final, single := false, c.multi == "" && sep == ' '
 	switch {
 	case c.multi != "":
 		// RFC 959: a multi-line reply ends at a line that starts with its
@@ -412,7 +418,25 @@ func (c *controlConn) replyLine(line string) string {
 	c.multi = ""
 	n, _ := strconv.Atoi(code)
 	if n < 200 {
+		c.begun = c.transfer
 		return line // 1xx: a transfer starts
+	}
+	if n == 550 && single && !(c.transfer && c.upload) {
+		// ftpserverlib's replies with a reason from the driver are one
+		// line each. An upload's stay 550: lftp takes a 4xx to a STOR
+		// for a partial upload on the server, asks SIZE, and goes on
+		// from there (REST, STOR), and here the size is the old file's,
+		// whole (a failed upload never replaces it). On the emulated
+		// ESP32, lftp's put of 500,000 bytes over a pending upload of
+		// 400,000 answered 450 ended "successfully" with the first
+		// 400,000 bytes of the old file and the last 100,000 of the new
+		// one; a put of a file no longer than the old one sent nothing
+		// more and reported success. Answered 550, lftp says the put
+		// failed.
+		if t, ok := transientCode(text, c.transfer && c.begun); ok {
+			n, text = t, strconv.Itoa(t)+text[3:]
+			line = text + "\r\n"
+		}
 	}
 	c.lastCode = n
 	c.filter = nil
@@ -420,6 +444,7 @@ func (c *controlConn) replyLine(line string) string {
 	// the transfer's own end (or ABOR's, which ends it too).
 	if c.transfer && (n < 211 || n > 213) {
 		c.transfer = false
+		c.begun, c.upload = false, false
 		c.transferEnd = time.Now()
 		c.cond.Broadcast()
 	}

@@ -685,7 +685,7 @@ func TestSessionsAtOnce(t *testing.T) {
 }
 
 // TestBusyReply makes the board busy for longer than BusyWait: the client
-// hears "try again" at once, in the handler's reply code, not silence.
+// hears "try again" at once, as a 450 (transient), not silence.
 func TestBusyReply(t *testing.T) {
 	s := ftptest.Start(t, ftptest.Options{
 		Board:    boardtest.Options{Baud: 115200},
@@ -716,7 +716,7 @@ func TestBusyReply(t *testing.T) {
 		code, msg := r.cmd("SIZE /big.bin")
 		took := time.Since(start)
 		switch {
-		case code == 550 && strings.Contains(msg, "board busy, try again"):
+		case code == 450 && strings.Contains(msg, "board busy, try again"):
 			busy++
 			if took > 2*time.Second {
 				t.Errorf("busy reply took %v", took)

@@ -97,7 +97,7 @@ func (e *MountError) reply() string {
 	return top + " holds only the board's mounts (" + strings.Join(e.Mounts, ", ") + "): put files and folders inside one of them"
 }
 
-// Replies that say to try again later.
+// Replies that say to try again later (transientCode).
 const (
 	notConnected = "board not connected, try again when it is plugged in"
 	boardSilent  = "the board stopped answering (hung, or its USB-serial adapter stalled), try again once it answers"
@@ -108,6 +108,38 @@ const (
 	noAnswer     = "the board did not answer in time"
 	boardEAGAIN  = "the board is busy, try again"
 )
+
+// transientReplies are the reasons ftpError gives for a failure that may
+// pass by itself: the board busy, away, reset, hung or slow, or an upload
+// to the same place still being written. Not a file that changed during
+// its download: a client that takes a 4xx for "resume later" would join
+// the old version's first part to the new one's rest.
+var transientReplies = []string{
+	notConnected, boardSilent, pendingBusy, boardBusy, programBusy,
+	boardReset, noAnswer, boardEAGAIN,
+}
+
+// transientCode returns the code for text, a reply ftpserverlib sent with
+// its fixed 550, when the reason ftpError gave says to try again: 450
+// (RFC 959: "Requested file action not taken. File unavailable (e.g.,
+// file busy)"), or 451 ("Requested action aborted") for a transfer that
+// had begun (after its 150), where RFC 959 has no 450. A 5xx is
+// permanent, and clients give up on it: lftp's rmdir of a folder whose
+// upload was still being written failed at once on 550; answered 450, it
+// asked again every 2 s until the upload landed. ok is false for any
+// other reply. Uploads keep their 550 (controlConn.replyLine says why).
+func transientCode(text string, begun bool) (code int, ok bool) {
+	for _, r := range transientReplies {
+		// ftpserverlib puts the reason last: "Could not access file: <reason>".
+		if strings.HasSuffix(text, r) {
+			if begun {
+				return 451, true
+			}
+			return 450, true
+		}
+	}
+	return 0, false
+}
 
 // replyError is what ftpserverlib puts on the reply line: a short message
 // (ftpserverlib writes err.Error() into the reply) that still unwraps to the
@@ -125,8 +157,9 @@ func (e *replyError) Unwrap() error { return e.kind }
 // logs the full one: this is the only place errors are mapped to FTP.
 // ftpserverlib has a fixed reply code per handler (550 mostly, 450 for LIST
 // and NLST); only ErrStorageExceeded (552) and ErrFileNameNotAllowed (553)
-// change it. A busy board therefore gets the handler's code with a text that
-// says to try again.
+// change it. A failure that may pass (a busy board) gets a text that says
+// to try again, and the control connection turns its 550 into a 4xx
+// (transientCode), except for uploads.
 func ftpError(log *slog.Logger, op, p string, err error) error {
 	if err == nil {
 		return nil
@@ -175,8 +208,8 @@ func ftpError(log *slog.Logger, op, p string, err error) error {
 	case errors.Is(err, boardfs.ErrProgramRunning):
 		msg, kind, level = programBusy, boardfs.ErrBusy, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrChanged):
-		// 550 (ftpserverlib's code for a failed transfer), not 226 over
-		// a file made of two versions.
+		// 550 (ftpserverlib's code for a failed transfer; not a 4xx,
+		// transientReplies), not 226 over a file made of two versions.
 		msg, kind, level = "the file changed on the board during the download, try again", boardfs.ErrChanged, slog.LevelInfo
 	case errors.Is(err, boardfs.ErrLineNotHeld):
 		msg, kind = "the board stopped taking the upload: its line lost bytes sent without waiting; if it is behind a USB-serial adapter, start ftpbridge with --line uart", boardfs.ErrLineNotHeld

@@ -340,17 +340,27 @@ func TestUploadAfterPendingUpload(t *testing.T) {
 		// Operations wait half of OpTimeout for a pending upload.
 		s, _ := pendingServer(t, ftpdriver.Options{OpTimeout: 2 * time.Second})
 		c := s.Dial(t)
-		data := randomBytes(64<<10, 98)
-		if err := c.Stor("/p.bin", bytes.NewReader(data)); err != nil {
+		if err := c.MakeDir("/d"); err != nil {
 			t.Fatal(err)
 		}
-		err := c.Stor("/p.bin", bytes.NewReader([]byte("second")))
-		if err == nil || !strings.Contains(err.Error(), "is still being written to the board") {
-			t.Errorf("STOR of p.bin while its first upload is written = %v, want a busy reply saying why", err)
+		data := randomBytes(64<<10, 98)
+		if err := c.Stor("/d/p.bin", bytes.NewReader(data)); err != nil {
+			t.Fatal(err)
+		}
+		// 450: a client may try again (lftp does, and gave up on 550).
+		err := c.RemoveDir("/d")
+		if replyCode(err) != 450 || !strings.Contains(err.Error(), "is still being written to the board") {
+			t.Errorf("RMD of d while an upload into it is written = %v, want 450 and a busy reply saying why", err)
+		}
+		// An upload's stays 550: lftp takes a 4xx to STOR as a partial
+		// upload to resume from SIZE, which is the old file's.
+		err = c.Stor("/d/p.bin", bytes.NewReader([]byte("second")))
+		if replyCode(err) != 550 || !strings.Contains(err.Error(), "is still being written to the board") {
+			t.Errorf("STOR of p.bin while its first upload is written = %v, want 550 and a busy reply saying why", err)
 		}
 		waitSettled(t, s.Spool, 60*time.Second)
-		if got := get(t, s.Board.Root, "p.bin"); !bytes.Equal(got, data) {
-			t.Errorf("the board holds %d bytes at p.bin, want the first upload's %d", len(got), len(data))
+		if got := get(t, s.Board.Root, "d/p.bin"); !bytes.Equal(got, data) {
+			t.Errorf("the board holds %d bytes at d/p.bin, want the first upload's %d", len(got), len(data))
 		}
 	})
 }

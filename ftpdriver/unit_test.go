@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"log/slog"
+	"strconv"
 	"testing"
 	"time"
 
@@ -160,5 +161,60 @@ func TestQuietHandler(t *testing.T) {
 	}
 	if !bytes.Contains(buf.Bytes(), []byte("Unknown command")) {
 		t.Errorf("library warning lost: %q", buf.String())
+	}
+}
+
+// TestTransientReplyCode: a 550 whose reason says to try again reaches the
+// client as 450, or 451 once its transfer has begun; an upload's, and
+// other replies, keep their code.
+func TestTransientReplyCode(t *testing.T) {
+	const changed = "the file changed on the board during the download, try again"
+	tests := []struct {
+		name  string
+		cmd   string // the transfer command running; "" for none
+		begun bool   // its 150 was written
+		lines []string
+		want  string // the last line as sent
+	}{
+		{"busy board", "", false, []string{"550 Couldn't access /a: " + boardBusy}, "450 Couldn't access /a: " + boardBusy},
+		{"pending upload", "", false, []string{"550 Couldn't delete dir /d: " + pendingBusy}, "450 Couldn't delete dir /d: " + pendingBusy},
+		{"program running", "", false, []string{"550 Couldn't delete /a: " + programBusy}, "450 Couldn't delete /a: " + programBusy},
+		{"not connected", "", false, []string{"550 CD issue: " + notConnected}, "450 CD issue: " + notConnected},
+		{"download refused", "RETR", false, []string{"550 Could not access file: " + boardBusy}, "450 Could not access file: " + boardBusy},
+		{"download cut", "RETR", true, []string{"550 Issue during transfer: " + boardSilent}, "451 Issue during transfer: " + boardSilent},
+		{"download of a changed file", "RETR", true, []string{"550 Issue during transfer: " + changed}, "550 Issue during transfer: " + changed},
+		{"upload refused", "STOR", false, []string{"550 Could not access file: " + pendingBusy}, "550 Could not access file: " + pendingBusy},
+		{"upload cut", "APPE", true, []string{"550 Issue during transfer: " + notConnected}, "550 Issue during transfer: " + notConnected},
+		{"not found", "RETR", false, []string{"550 Could not access file: no such file or directory"}, "550 Could not access file: no such file or directory"},
+		{"no space", "STOR", true, []string{"552 Issue during transfer: no space left on the board"}, "552 Issue during transfer: no space left on the board"},
+		{"busy listing", "LIST", false, []string{"450 Could not list: " + boardBusy}, "450 Could not list: " + boardBusy},
+		{"multi-line", "", false, []string{"550-" + boardBusy, "550 " + boardBusy}, "550 " + boardBusy},
+		{"reason not last", "", false, []string{"550 " + boardBusy + " (or not)"}, "550 " + boardBusy + " (or not)"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newControlConn(nil, &Server{})
+			if tt.cmd != "" {
+				c.transfer, c.upload = true, uploadCommands[tt.cmd]
+			}
+			if tt.begun {
+				if got := c.replyLine("150 Using transfer connection\r\n"); got != "150 Using transfer connection\r\n" {
+					t.Fatalf("replyLine(150) = %q", got)
+				}
+			}
+			var got string
+			for _, l := range tt.lines {
+				got = c.replyLine(l + "\r\n")
+			}
+			if got != tt.want+"\r\n" {
+				t.Errorf("replyLine(%q) = %q, want %q", tt.lines[len(tt.lines)-1], got, tt.want+"\r\n")
+			}
+			if want, _ := strconv.Atoi(tt.want[:3]); c.lastCode != want {
+				t.Errorf("lastCode = %d, want %d", c.lastCode, want)
+			}
+			if c.transfer {
+				t.Errorf("the transfer's final reply left it running")
+			}
+		})
 	}
 }

@@ -221,10 +221,10 @@ const (
 	failure                // anything else
 )
 
-// classify sorts a client error by its reply. Busy replies carry the
-// handler's fixed code (450 for LIST, 550 otherwise), so the text decides:
-// ftpdriver's ftpError answers "board busy, try again" and "the board did
-// not answer in time".
+// classify sorts a client error by its reply. A temporary failure is a
+// 4xx, except an upload's, which stays 550 (ftpdriver's transientCode), so
+// the text decides: ftpdriver's ftpError answers "board busy, try again"
+// and "the board did not answer in time".
 func classify(err error) outcome {
 	if err == nil {
 		return done
