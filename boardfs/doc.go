@@ -107,11 +107,13 @@
 // _wz('tmp',zlen,0,wbits) takes a span deflated (32 KB where the board
 // has 80 KB free, 16 KB where it has 64 KB, else a segment) with the same
 // acknowledgements, all into RAM, and then inflates it into the file. Commit then
-// checks the file and puts it in place; sealed replies end with '~' and
-// the CRC-32 of the line (seal.go):
+// checks the file and puts it in place in one exec: _vr renames it only
+// if its size and SHA-256 are the host's, and answers with what it found;
+// sealed replies end with '~' and the CRC-32 of the line (seal.go):
 //
-//	_fp('tmp',0,1)          ← "4096 <SHA-256 in hex>~<CRC-32>"  (size, hash)
-//	_mv('tmp','/main.py')   ← nothing
+//	_vr('tmp','/main.py','4096 <SHA-256 in hex>')  ← "4096 <SHA-256 in hex>~<CRC-32>"
+//
+// Boards without hashlib get a size check (a stat) and _mv('tmp','/main.py').
 //
 // On a micro:bit (microbit.go) the same steps speak its dialect: _x for
 // _r, with frames of up to 64 bytes checked by their sum; the upload's

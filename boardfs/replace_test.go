@@ -6,6 +6,8 @@ import (
 	"errors"
 	"io"
 	"os"
+	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -159,5 +161,76 @@ func TestDownloadDuringReplaceMicrobit(t *testing.T) {
 	var back bytes.Buffer
 	if _, err := f.ReadFile(ctx, "/big.bin", 0, &back); err != nil || !bytes.Equal(back.Bytes(), updated) {
 		t.Errorf("download after the STOR: %d bytes, %v: not the new file", back.Len(), err)
+	}
+}
+
+// TestCommitChecksBeforeRename: Commit checks the upload and renames it in
+// one exec (_vr), which renames only the bytes the host sent. A temporary
+// file changed on the board before Commit fails it with ErrCorrupt and the
+// old file stays; a bit flipped in the check's answer costs one more
+// question, not the upload.
+func TestCommitChecksBeforeRename(t *testing.T) {
+	t.Parallel()
+	f, b, dir := start(t, boardtest.ESP32, boardtest.Options{})
+	ctx := ctxFor(t, time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	old := []byte("the old file\n")
+	if err := f.WriteFile(ctx, dir+"/x.bin", bytes.NewReader(old), int64(len(old))); err != nil {
+		t.Fatal(err)
+	}
+	data := random(64 * 1024)
+	u, err := f.Create(ctx, dir+"/x.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	// The data is on the board: change one byte of the temporary file.
+	tmps, _ := filepath.Glob(filepath.Join(hostPath(b, dir), ".*"))
+	if len(tmps) != 1 {
+		t.Fatalf("temporary files on the board: %q, want one", tmps)
+	}
+	if st, err := os.Stat(tmps[0]); err != nil || st.Size() != int64(len(data)) {
+		t.Fatalf("the temporary file is %v (%v), want all %d bytes sent before Commit", st, err, len(data))
+	}
+	tampered, _ := os.ReadFile(tmps[0])
+	tampered[1000] ^= 1
+	if err := os.WriteFile(tmps[0], tampered, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := u.Commit(ctx); !errors.Is(err, boardfs.ErrCorrupt) || !strings.Contains(err.Error(), "SHA-256 on the board") {
+		t.Errorf("Commit of a changed temporary file: %v, want ErrCorrupt naming the SHA-256", err)
+	}
+	if got, _ := os.ReadFile(hostPath(b, dir+"/x.bin")); !bytes.Equal(got, old) {
+		t.Errorf("the target holds %d bytes, want the old file", len(got))
+	}
+	if left, _ := filepath.Glob(filepath.Join(hostPath(b, dir), ".*")); len(left) != 0 {
+		t.Errorf("temporary files left: %q", left)
+	}
+
+	// A flipped bit in _vr's answer: the file lands, no temporary stays.
+	u, err = f.Create(ctx, dir+"/x.bin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := u.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	b.FlipOut(30) // inside the 64 hex digits of the answer
+	before := f.Stats().Execs
+	if err := u.Commit(ctx); err != nil {
+		t.Errorf("Commit with a bit flipped in the check's answer: %v", err)
+	}
+	if n := f.Stats().Execs - before; n < 2 {
+		t.Errorf("Commit took %d exec(s): the flip missed the check's answer", n)
+	}
+	if got, _ := os.ReadFile(hostPath(b, dir+"/x.bin")); !bytes.Equal(got, data) {
+		t.Errorf("the target holds %d other bytes, want the new file", len(got))
+	}
+	if left, _ := filepath.Glob(filepath.Join(hostPath(b, dir), ".*")); len(left) != 0 {
+		t.Errorf("temporary files left: %q", left)
 	}
 }

@@ -382,12 +382,16 @@ func (u *Upload) Commit(ctx context.Context) error {
 		err = u.f.d.closeUpload(ctx, u.f, u.tmp)
 	}
 	if err == nil && !u.appending {
-		err = u.f.verify(ctx, u.tmp, u.written, u.hash.Sum(nil))
-		if err == nil {
-			err = u.f.d.checkUpload(ctx, u.f, u.tmp, u.byteSum)
-		}
-		if err == nil {
-			err = u.f.Rename(ctx, u.tmp, u.p)
+		var placed bool
+		placed, err = u.f.d.placeUpload(ctx, u.f, u.tmp, u.p, u.written, u.hash.Sum(nil))
+		if err == nil && !placed {
+			err = u.f.verify(ctx, u.tmp, u.written, u.hash.Sum(nil))
+			if err == nil {
+				err = u.f.d.checkUpload(ctx, u.f, u.tmp, u.byteSum)
+			}
+			if err == nil {
+				err = u.f.Rename(ctx, u.tmp, u.p)
+			}
 		}
 	} else if err == nil {
 		var e Entry

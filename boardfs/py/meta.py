@@ -69,13 +69,11 @@ def _mv(old, new):
         os.rename(old, new)
 
 
-# _fp(path, offset, sha) prints, sealed (_p), the count of path's bytes
-# from offset, a space, and their SHA-256 in hex when sha, else their
-# CRC-32 (_c) in 8 hex digits: Hash asks for a file's SHA-256, a download
-# that ends for what it must have read (digest in read.go). Raises
-# OSError, or ImportError when sha on a board without hashlib (the host
-# asks only boards that have it).
-def _fp(path, offset, sha):
+# _fs(path, offset, sha) returns the count of path's bytes from offset, a
+# space, and their SHA-256 in hex when sha, else their CRC-32 (_c) in 8 hex
+# digits. Raises OSError, or ImportError when sha on a board without
+# hashlib (the host asks only boards that have it).
+def _fs(path, offset, sha):
     h = None
     if sha:
         import hashlib
@@ -97,4 +95,22 @@ def _fp(path, offset, sha):
                 crc = _c(buf[:n], crc)
     finally:
         f.close()
-    _p('%d %s' % (size, ''.join(['%02x' % byte for byte in h.digest()]) if h else '%08x' % (crc & 0xffffffff)))
+    return '%d %s' % (size, ''.join(['%02x' % byte for byte in h.digest()]) if h else '%08x' % (crc & 0xffffffff))
+
+
+# _fp(path, offset, sha) prints _fs's answer, sealed (_p): Hash asks for a
+# file's SHA-256, a download that ends for what it must have read (digest
+# in read.go).
+def _fp(path, offset, sha):
+    _p(_fs(path, offset, sha))
+
+
+# _vr(tmp, path, want) puts an upload's temporary file in place of path
+# (_mv) only if _fs's answer for it starts with want (its size, a space and
+# the start of its SHA-256, from the host), and prints that answer, sealed:
+# an upload's check and its rename in one exec, whose call stays short.
+def _vr(tmp, path, want):
+    got = _fs(tmp, 0, 1)
+    if got.startswith(want):
+        _mv(tmp, path)
+    _p(got)
