@@ -43,8 +43,9 @@ var _ os.FileInfo = fileInfo{}
 // (always, on a board whose clock starts at its epoch), and FileZilla and
 // rclone stat what they just listed. Any write through the bridge clears it
 // all; what a program on the board changes itself shows up after ttl at the
-// latest. Keys are paths on the board, so a server over several boards
-// keeps one cache per board.
+// latest, counted from when the question that missed it was asked. Keys are
+// paths on the board, so a server over several boards keeps one cache per
+// board.
 type metaCache struct {
 	ttl time.Duration
 	now func() time.Time
@@ -78,12 +79,18 @@ func newMetaCache(ttl time.Duration) *metaCache {
 	}
 }
 
-// generation returns a token to give back to the put methods: a result read
-// from the board before an invalidation must not be cached after it.
-func (c *metaCache) generation() uint64 {
+// cacheTicket is taken before a question to the board and given back with
+// its answer to the put methods.
+type cacheTicket struct {
+	gen uint64    // an answer read before an invalidation is not cached after it
+	at  time.Time // the answer is as old as the question: a listing that took 1.5 s is older than its end
+}
+
+// generation returns a ticket for a question about to go to the board.
+func (c *metaCache) generation() cacheTicket {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.gen
+	return cacheTicket{gen: c.gen, at: c.now()}
 }
 
 func (c *metaCache) fresh(at time.Time) bool { return c.now().Sub(at) < c.ttl }
@@ -129,30 +136,30 @@ func (c *metaCache) stat(p string) (e boardfs.Entry, absent, ok bool) {
 	return boardfs.Entry{}, true, true
 }
 
-func (c *metaCache) putList(gen uint64, dir string, entries []boardfs.Entry) {
+func (c *metaCache) putList(t cacheTicket, dir string, entries []boardfs.Entry) {
 	if c.ttl <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if t.gen != c.gen {
 		return
 	}
 	c.prune()
-	c.dirs[dir] = cachedDir{entries: entries, at: c.now()}
+	c.dirs[dir] = cachedDir{entries: entries, at: t.at}
 }
 
-func (c *metaCache) putStat(gen uint64, p string, e boardfs.Entry, absent bool) {
+func (c *metaCache) putStat(t cacheTicket, p string, e boardfs.Entry, absent bool) {
 	if c.ttl <= 0 {
 		return
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if t.gen != c.gen {
 		return
 	}
 	c.prune()
-	c.stats[p] = cachedStat{e: e, absent: absent, at: c.now()}
+	c.stats[p] = cachedStat{e: e, absent: absent, at: t.at}
 }
 
 // prune drops expired entries once the maps grow; c.mu is held.

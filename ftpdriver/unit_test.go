@@ -121,6 +121,16 @@ func TestMetaCache(t *testing.T) {
 		t.Errorf("stat(/b) answered after its TTL")
 	}
 
+	// An answer is as old as its question: a listing that took 1.5 s is
+	// fresh for what is left of the TTL, not for 2 s from its end.
+	ticket := c.generation()
+	now = now.Add(1500 * time.Millisecond)
+	c.putList(ticket, "/slow", entries)
+	now = now.Add(600 * time.Millisecond)
+	if _, ok := c.list("/slow"); ok {
+		t.Errorf("list(/slow) answered 2.1 s after its question, past the 2 s TTL")
+	}
+
 	off := newMetaCache(-1)
 	off.putList(off.generation(), "/", entries)
 	if _, ok := off.list("/"); ok {
