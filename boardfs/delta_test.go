@@ -2,6 +2,8 @@ package boardfs_test
 
 import (
 	"bytes"
+	"context"
+	"io"
 	"os"
 	"sync"
 	"testing"
@@ -108,6 +110,46 @@ func TestCachedDownloads(t *testing.T) {
 	}
 	if _, err := f.ReadFile(ctx, name, 0, &bytes.Buffer{}); err == nil {
 		t.Error("a removed file was served from the cache")
+	}
+}
+
+// TestCachedDownloadScattered: a cached file changed in many scattered
+// blocks is read whole, within the open's bound, not a range per exec
+// until the bound runs out and the whole read fails with it.
+func TestCachedDownloadScattered(t *testing.T) {
+	t.Parallel()
+	cache := &memCache{m: map[string][]byte{}}
+	f, b, dir := startWith(t, boardtest.ESP32, boardtest.Options{Baud: 115200}, boardfs.Options{Cache: cache})
+	ctx := ctxFor(t, time.Minute)
+	if err := f.Mkdir(ctx, dir); err != nil {
+		t.Fatal(err)
+	}
+	name := dir + "/c.bin"
+	data := random(64 * 1024)
+	if err := os.WriteFile(hostPath(b, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.ReadFile(ctx, name, 0, &bytes.Buffer{}); err != nil {
+		t.Fatal(err)
+	}
+	// A byte changed in every other KB: 32 ranges, about 100 ms each at
+	// 115200 baud, against an open bounded at 2 s.
+	for i := 0; i < len(data); i += 2048 {
+		data[i] ^= 0xff
+	}
+	if err := os.WriteFile(hostPath(b, name), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	octx, cancel := context.WithTimeout(ctx, 2*time.Second)
+	defer cancel()
+	r, err := f.Open(octx, name, 0)
+	if err != nil {
+		t.Fatalf("Open of a scattered change within 2 s: %v", err)
+	}
+	defer r.Close()
+	got, err := io.ReadAll(r)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Errorf("read %d bytes (equal %v), %v", len(got), bytes.Equal(got, data), err)
 	}
 }
 
