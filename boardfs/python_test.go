@@ -102,15 +102,16 @@ func TestMinifyHelpers(t *testing.T) {
 // board: prepare's question, the helpers, and _fb. The budgets are the
 // costs of the hand-minified helpers this source replaced (commit
 // 2079c98), which the minified source must not exceed, plus what later
-// helpers earned: _vr's 98 bytes, once a connect, save an exec an upload.
+// helpers earned: _vr's 98 bytes, once a connect, save an exec an upload;
+// 32 more keep _fs and _bs from making garbage a piece on a small heap.
 func TestHelperBytes(t *testing.T) {
 	cases := []struct {
 		board                string
 		binaryStdin, deflate bool
 		before               int
 	}{
-		{"esp32, esp8266, pyboard with deflate (MicroPython 1.21+)", true, true, 3949},
-		{"esp32, esp8266, pyboard without deflate", true, false, 3096},
+		{"esp32, esp8266, pyboard with deflate (MicroPython 1.21+)", true, true, 3981},
+		{"esp32, esp8266, pyboard without deflate", true, false, 3128},
 		{"micro:bit", false, false, 1406},
 	}
 	for _, c := range cases {

@@ -30,3 +30,19 @@ func TestPythonUploadOnESP8266Heap(t *testing.T) {
 		t.Fatalf("the board holds %d bytes (%v), want the %d uploaded", len(got), err, src.Len())
 	}
 }
+
+// TestBigUploadOnESP8266Heap: the check that ends an upload reads the whole
+// file in one exec; on a 30 KB heap it must not leave garbage per piece
+// read (the VM collects only between execs): a 1 MB file failed there.
+func TestBigUploadOnESP8266Heap(t *testing.T) {
+	t.Parallel()
+	f, b, dir := startWith(t, boardtest.ESP8266, boardtest.Options{Heap: rig.RealHeap(rig.ESP8266)}, boardfs.Options{})
+	ctx := ctxFor(t, 2*time.Minute)
+	data := random(1 << 20)
+	if err := f.WriteFile(ctx, dir+".bin", bytes.NewReader(data), int64(len(data))); err != nil {
+		t.Fatalf("uploading 1 MB on a %d-byte heap: %v", rig.RealHeap(rig.ESP8266), err)
+	}
+	if got, err := os.ReadFile(hostPath(b, dir+".bin")); err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("the board holds %d other bytes (%v)", len(got), err)
+	}
+}

@@ -19,10 +19,11 @@ def _bs(path, block, with_sha):
             n = f.readinto(buf)
             if not n:
                 break
-            write('%08x' % (_c(buf[:n]) & 0xffffffff))
+            d = buf if n == block else buf[:n]
+            write('%08x' % (_c(d) & 0xffffffff))
             size += n
             if h:
-                h.update(buf[:n])
+                h.update(d)
     finally:
         f.close()
     print('', size, ''.join(['%02x' % byte for byte in h.digest()]) if h else '-')
